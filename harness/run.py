@@ -1,0 +1,286 @@
+"""Runs: a RunSpec through lm-eval's evaluator, one result JSON (+ per-sample JSONL) per (model, task)."""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import datasets
+
+from harness import data, provenance, samples, store
+from harness.errors import HarnessError
+from harness.paths import PROJECT_ROOT, RUNS_DIR
+from harness.registry import ModelSpec
+from harness.tasks import catalogue, expand, read_task_yaml, task_manager, yaml_files
+
+SEEDS = {"random_seed": 0, "numpy_random_seed": 1234, "torch_random_seed": 1234, "fewshot_random_seed": 1234}
+_EXPECTED_WARNINGS = ("Custom kwargs can be passed", "num_fewshot > 0 but fewshot_split is None")
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """Everything that determines a run's numbers."""
+
+    model: ModelSpec
+    tasks: tuple[str, ...]
+    limit: int | None = None
+    num_fewshot: int | None = None
+    batch_size: str = "8"
+    device: str = "cpu"
+    dtype: str | None = None
+    seeds: dict[str, int] = field(default_factory=lambda: dict(SEEDS))
+
+    @property
+    def effective_dtype(self) -> str:
+        return self.dtype or self.model.dtype
+
+
+@dataclass(frozen=True)
+class TaskOutcome:
+    """One finished (model, task): where it was written and its headline numbers."""
+
+    task: str
+    json_path: Path
+    samples_path: Path
+    num_fewshot: int | None
+    n: int
+    metrics: dict[str, dict[str, float | None]]
+    primary_metric: str
+
+
+def default_device() -> str:
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def _quiet_expected_warnings() -> None:
+    class _Drop(logging.Filter):
+        def filter(self, record: logging.LogRecord) -> bool:
+            return not any(text in record.getMessage() for text in _EXPECTED_WARNINGS)
+
+    for name in ("lm_eval.api.task", "lm_eval.tasks.manager"):
+        logging.getLogger(name).addFilter(_Drop())
+    # Our tasks shadow lm-eval's built-ins of the same name on purpose; the index warns about each one.
+    logging.getLogger("lm_eval.tasks._index").setLevel(logging.ERROR)
+    datasets.disable_progress_bars()
+
+
+def load_model(spec: RunSpec):
+    """lm-eval's ``hf`` model for the spec's weights (GGUF, local folder or hub id)."""
+    from lm_eval.models.huggingface import HFLM
+
+    model = spec.model
+    if model.gguf_path is not None:
+        kwargs = {"pretrained": str(model.gguf_path.parent), "gguf_file": model.gguf_path.name}
+    elif model.local_path is not None:
+        kwargs = {"pretrained": str(model.local_path)}
+    else:
+        kwargs = {"pretrained": model.hub_id, "revision": model.revision}
+    try:
+        return HFLM(**kwargs, device=spec.device, batch_size=spec.batch_size, dtype=spec.effective_dtype)
+    except (OSError, ValueError, RuntimeError, EnvironmentError) as exc:
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise HarnessError(
+            f"could not load model {model.name}: {first_line[:300]}",
+            "check that the weight files are complete and readable (re-download them), or that the hub is reachable",
+        ) from None
+
+
+def _weights_provenance(model: ModelSpec, lm) -> dict[str, Any]:
+    files: list[Path] = []
+    if model.gguf_path is not None:
+        files = [model.gguf_path]
+    elif model.local_path is not None:
+        files = sorted(p for p in model.local_path.iterdir() if p.suffix in {".safetensors", ".bin", ".gguf", ".pt"})
+    config = getattr(getattr(lm, "model", None), "config", None)
+    return {
+        "name": model.name,
+        "hub_id": model.hub_id,
+        "source": model.source,
+        "revision": model.revision,
+        "resolved_commit": getattr(config, "_commit_hash", None),
+        "weight_files": {path.name: provenance.sha256_file(path) for path in files},
+        "weight_dir": str(files[0].parent) if files else None,
+        "architecture": model.architecture,
+        "parameters": model.parameters,
+        "context_length": model.context_length,
+        "template": model.template,
+    }
+
+
+def _subtasks(result: dict[str, Any], task: str) -> list[str]:
+    return list(result.get("group_subtasks", {}).get(task, [])) or [task]
+
+
+def _data_provenance(configs: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    files: dict[str, str] = {}
+    sources: set[str] = set()
+    for config in configs.values():
+        kwargs = config.get("dataset_kwargs") or {}
+        if "dataset" not in kwargs:
+            sources.add(f"hub:{config.get('dataset_path')}/{config.get('dataset_name')}")
+            continue
+        mirror = data.mirror_files(kwargs["dataset"], kwargs.get("subset"))
+        if not mirror:
+            sources.add(f"hub:{config.get('dataset_path')}/{config.get('dataset_name')}")
+        for paths in mirror.values():
+            for path in paths:
+                files[path.relative_to(data.data_dir()).as_posix()] = provenance.sha256_file(path)
+    if files:
+        sources.add("mirror")
+    return {"sources": sorted(sources), "mirror_dir": str(data.data_dir()), "files": dict(sorted(files.items()))}
+
+
+def _metrics(result_row: dict[str, Any]) -> dict[str, dict[str, float | None]]:
+    """lm-eval's ``"acc,none"`` / ``"acc_stderr,none"`` keys → ``{"acc": {"value", "stderr"}}``."""
+
+    def number(value: Any) -> float | None:
+        return float(value) if isinstance(value, int | float) and not math.isnan(float(value)) else None
+
+    metrics: dict[str, dict[str, float | None]] = {}
+    for key, value in result_row.items():
+        if "," not in key or "_stderr," in key:
+            continue
+        metric, filter_name = key.split(",", 1)
+        label = metric if filter_name == "none" else key
+        metrics[label] = {"value": number(value), "stderr": number(result_row.get(f"{metric}_stderr,{filter_name}"))}
+    return metrics
+
+
+def _subject_mean(result: dict[str, Any], subtasks: list[str], metric: str) -> dict[str, float | None]:
+    """Unweighted mean over subtasks, with the stderr of a mean of independent estimates."""
+    rows = [result["results"][name] for name in subtasks]
+    values = [row[f"{metric},none"] for row in rows]
+    stderrs = [row.get(f"{metric}_stderr,none") for row in rows]
+    stderr = math.sqrt(sum(s * s for s in stderrs)) / len(stderrs) if all(isinstance(s, float) for s in stderrs) else None
+    return {"value": sum(values) / len(values), "stderr": stderr}
+
+
+def _evaluate_task(spec: RunSpec, lm, manager, task: str, model_info: dict, stamp: str, output_dir: Path) -> TaskOutcome:
+    from lm_eval import simple_evaluate
+
+    started = provenance.utc_now()
+    clock = time.perf_counter()
+    result = simple_evaluate(
+        model=lm,
+        tasks=[task],
+        num_fewshot=spec.num_fewshot,
+        limit=spec.limit,
+        task_manager=manager,
+        log_samples=True,
+        device=spec.device,
+        **spec.seeds,
+    )
+    wall = time.perf_counter() - clock
+    name = next(iter(result["results"]))  # a YAML path resolves to the task name it declares
+    subtasks = _subtasks(result, name)
+    configs = {sub: result["configs"][sub] for sub in subtasks}
+    info = catalogue().get(name)
+    first_config = configs[subtasks[0]]
+    primary = info.primary_metric if info else (first_config.get("metric_list") or [{"metric": "acc"}])[0]["metric"]
+    metrics = _metrics(result["results"][name])
+    if len(subtasks) > 1:
+        metrics["acc_subject_mean"] = _subject_mean(result, subtasks, "acc")
+    per_subtask = {sub: _metrics(result["results"][sub]) for sub in subtasks} if len(subtasks) > 1 else {}
+    n_samples = {sub: result["n-samples"][sub] for sub in subtasks}
+    n = sum(counts["effective"] for counts in n_samples.values())
+    records = [
+        rec
+        for sub in subtasks
+        for rec in samples.records(sub, result["samples"][sub], configs[sub], primary)
+    ]
+    deviations = sorted({d for config in configs.values() for d in (config.get("metadata") or {}).get("deviations", [])})
+    if spec.limit is not None:
+        deviations.append(f"--limit {spec.limit}: only the first {spec.limit} docs of each (sub)task were evaluated")
+    if spec.num_fewshot is not None:
+        deviations.append(f"--num-fewshot {spec.num_fewshot} overrides the task's pinned n-shot")
+    n_shot = result["n-shot"].get(subtasks[0])
+    payload = {
+        "status": "complete",
+        "model": model_info["name"],
+        "task": name,
+        "primary_metric": primary,
+        "metrics": metrics,
+        "metric_notes": (
+            {
+                "acc": "per-question mean over all subjects (lm-eval's group acc, weighted by subject size)",
+                "acc_subject_mean": "unweighted mean of the per-subject accuracies",
+            }
+            if len(subtasks) > 1
+            else {}
+        ),
+        "subtasks": per_subtask,
+        "n": n,
+        "n_samples": n_samples,
+        "num_fewshot": n_shot,
+        "lm_eval_config": configs if len(subtasks) > 1 else first_config,
+        "provenance": {
+            "model": model_info,
+            "task_yaml": {
+                _display_path(path): provenance.sha256_file(path)
+                for sub in dict.fromkeys([name, *subtasks])
+                for path in yaml_files(manager, sub)
+            },
+            "data": _data_provenance(configs),
+            "harness": {"version": _version(), **provenance.git_commit()},
+            "libraries": provenance.library_versions(),
+            "seeds": spec.seeds,
+            "device": spec.device,
+            "dtype": spec.effective_dtype,
+            "batch_size": spec.batch_size,
+            "limit": spec.limit,
+            "started": started.isoformat(),
+            "finished": provenance.utc_now().isoformat(),
+            "wall_seconds": round(wall, 3),
+            "deviations": deviations,
+        },
+    }
+    json_path, samples_path = store.result_paths(output_dir, spec.model.slug, name, stamp)
+    store.save_result(json_path, samples_path, payload, records)
+    return TaskOutcome(name, json_path, samples_path, n_shot, n, metrics, primary)
+
+
+def _display_path(path: Path) -> str:
+    """Project files relative to the project root (so results compare across checkouts), others absolute."""
+    resolved = path.resolve()
+    return resolved.relative_to(PROJECT_ROOT).as_posix() if resolved.is_relative_to(PROJECT_ROOT) else str(resolved)
+
+
+def _version() -> str:
+    from harness import __version__
+
+    return __version__
+
+
+def preflight(spec: RunSpec):
+    """Check tasks, YAML and data before any model is loaded; returns the TaskManager to run with."""
+    _quiet_expected_warnings()
+    names = expand(list(spec.tasks))
+    manager = task_manager(names)
+    for name in names:
+        for path in yaml_files(manager, name):
+            if path.suffix in {".yaml", ".yml"}:
+                read_task_yaml(path)
+    own = catalogue()
+    for name in names:
+        members = own[name].members if name in own and own[name].kind == "group" else (name,)
+        for member in members:
+            entry = manager.task_index.get(member)
+            kwargs = (entry.cfg or {}).get("dataset_kwargs") if entry is not None else None
+            if kwargs and "dataset" in kwargs:
+                data.check_available(kwargs["dataset"], kwargs.get("subset"))
+    return names, manager
+
+
+def run(spec: RunSpec, output_dir: Path = RUNS_DIR) -> list[TaskOutcome]:
+    """Evaluate the spec's model on each task; each task's result is written as soon as it finishes."""
+    names, manager = preflight(spec)
+    lm = load_model(spec)
+    model_info = _weights_provenance(spec.model, lm)
+    stamp = provenance.utc_now().strftime("%Y%m%dT%H%M%SZ")
+    return [_evaluate_task(spec, lm, manager, name, model_info, stamp, Path(output_dir)) for name in names]
