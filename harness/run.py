@@ -257,6 +257,18 @@ def _version() -> str:
     return __version__
 
 
+def _check_builtin_loads(manager, name: str) -> None:
+    """An lm-eval built-in (or YAML-path) task loads its dataset on construction; fail clearly if it cannot."""
+    try:
+        manager.load([name])
+    except Exception as exc:  # datasets/hub errors come in many types; all mean "this task cannot load here"
+        first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+        raise HarnessError(
+            f"task {name!r} could not load its documents ({type(exc).__name__}: {first_line})",
+            "go online, or point the task at local files (dataset_kwargs data_files) or at the mirror",
+        ) from None
+
+
 def preflight(spec: RunSpec):
     """Check tasks, YAML and data before any model is loaded; returns the TaskManager to run with."""
     _quiet_expected_warnings()
@@ -268,7 +280,10 @@ def preflight(spec: RunSpec):
                 read_task_yaml(path)
     own = catalogue()
     for name in names:
-        members = own[name].members if name in own and own[name].kind == "group" else (name,)
+        if name not in own:
+            _check_builtin_loads(manager, name)
+            continue
+        members = own[name].members if own[name].kind == "group" else (name,)
         for member in members:
             entry = manager.task_index.get(member)
             kwargs = (entry.cfg or {}).get("dataset_kwargs") if entry is not None else None

