@@ -177,7 +177,8 @@ def _evaluate_task(spec: RunSpec, lm, manager, task: str, model_info: dict, stam
         **spec.seeds,
     )
     wall = time.perf_counter() - clock
-    name = next(iter(result["results"]))  # a YAML path resolves to the task name it declares
+    # A YAML path resolves to the task name it declares: the top of lm-eval's task tree.
+    name = task if task in result["results"] else next(iter(result["group_subtasks"]))
     subtasks = _subtasks(result, name)
     configs = {sub: result["configs"][sub] for sub in subtasks}
     info = catalogue().get(name)
@@ -192,7 +193,7 @@ def _evaluate_task(spec: RunSpec, lm, manager, task: str, model_info: dict, stam
     records = [
         rec
         for sub in subtasks
-        for rec in samples.records(sub, result["samples"][sub], configs[sub], primary)
+        for rec in samples.records(sub, result["samples"][sub], configs[sub], primary, _gold_index(manager, sub))
     ]
     deviations = sorted({d for config in configs.values() for d in (config.get("metadata") or {}).get("deviations", [])})
     if spec.limit is not None:
@@ -243,6 +244,19 @@ def _evaluate_task(spec: RunSpec, lm, manager, task: str, model_info: dict, stam
     json_path, samples_path = store.result_paths(output_dir, spec.model.slug, name, stamp)
     store.save_result(json_path, samples_path, payload, records)
     return TaskOutcome(name, json_path, samples_path, n_shot, n, metrics, primary)
+
+
+def _gold_index(manager, task: str):
+    """The gold choice index of a doc, as lm-eval's task computes it (for tasks whose target is text)."""
+    loaded = {}
+
+    def gold(doc: dict) -> int:
+        if not loaded:
+            loaded["task"] = manager.load([task])["tasks"][task]
+        task_obj = loaded["task"]
+        return task_obj.doc_to_text(doc) if task_obj.multiple_input else task_obj.doc_to_target(doc)
+
+    return gold
 
 
 def _display_path(path: Path) -> str:

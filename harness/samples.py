@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -11,7 +12,14 @@ def _metric_values(sample: dict[str, Any]) -> dict[str, float]:
     return {name: sample[name] for name in sample.get("metrics", []) if isinstance(sample.get(name), int | float)}
 
 
-def record(task: str, sample: dict[str, Any], output_type: str, primary_metric: str, target_delimiter: str) -> dict:
+def record(
+    task: str,
+    sample: dict[str, Any],
+    output_type: str,
+    primary_metric: str,
+    target_delimiter: str,
+    gold_index: Callable[[dict], int],
+) -> dict:
     """One JSON-able record for one evaluated doc."""
     arguments = sample["arguments"]
     metrics = _metric_values(sample)
@@ -30,8 +38,11 @@ def record(task: str, sample: dict[str, Any], output_type: str, primary_metric: 
         loglikelihoods = [float(response[0][0]) for response in sample["resps"]]
         choice_lengths = np.array([float(len(c.removeprefix(target_delimiter))) for c in continuations])
         scores = np.array(loglikelihoods) / (choice_lengths if primary == "acc_norm" else 1.0)
+        target = sample.get("target")
         return {
             **base,
+            # Tasks with one context per choice (WinoGrande) log the shared continuation as target.
+            "target": target if isinstance(target, int) else gold_index(sample["doc"]),
             "prompt": contexts[0] if len(set(contexts)) == 1 else contexts,
             "choices": continuations,
             "loglikelihoods": loglikelihoods,
@@ -50,10 +61,16 @@ def record(task: str, sample: dict[str, Any], output_type: str, primary_metric: 
     return {**base, "prompt": arguments[0][0], "response": sample.get("resps")}
 
 
-def records(task: str, samples: list[dict[str, Any]], config: dict[str, Any], primary_metric: str) -> list[dict]:
+def records(
+    task: str,
+    samples: list[dict[str, Any]],
+    config: dict[str, Any],
+    primary_metric: str,
+    gold_index: Callable[[dict], int],
+) -> list[dict]:
     """Records for all samples of one (sub)task; generation tasks keep the primary filter's samples only."""
     output_type = config.get("output_type", "")
     metric_filter = primary_metric.split(",")[1] if "," in primary_metric else None
     kept = [s for s in samples if metric_filter is None or s.get("filter") in (metric_filter, None)]
     delimiter = config.get("target_delimiter", " ")
-    return [record(task, sample, output_type, primary_metric, delimiter) for sample in kept]
+    return [record(task, sample, output_type, primary_metric, delimiter, gold_index) for sample in kept]
