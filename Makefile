@@ -22,6 +22,7 @@ install: $(STAMP)
 
 demo: $(STAMP)
 	$(OFFLINE) $(BIN)/harness run --model smollm2-135m-instruct --tasks open_llm_leaderboard_v1 --limit $(DEMO_LIMIT)
+	$(BIN)/harness report --runs results/runs --out results/report
 
 test: $(STAMP)
 	$(OFFLINE) $(BIN)/python -m pytest -q

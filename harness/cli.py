@@ -1,4 +1,4 @@
-"""The ``harness`` command line: ``run``, ``models``, ``tasks``."""
+"""The ``harness`` command line: ``run``, ``report``, ``compare``, ``models``, ``tasks``."""
 
 from __future__ import annotations
 
@@ -81,6 +81,35 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_report(args: argparse.Namespace) -> int:
+    from harness.leaderboard import DEFAULT_PUBLISHED, SUITES
+    from harness.report import write_report
+
+    if args.suite not in SUITES:
+        raise HarnessError(f"unknown suite {args.suite!r}", f"use one of {', '.join(SUITES)}")
+    runs = Path(args.runs) if args.runs else None
+    if runs is not None and not runs.is_dir():
+        raise HarnessError(f"runs folder {runs} does not exist", "pass the folder `harness run` wrote to")
+    models = tuple(m.strip() for m in args.models.split(",") if m.strip()) if args.models else DEFAULT_PUBLISHED
+    files = write_report(Path(args.out), runs, models, args.suite, args.baseline)
+    print(f"wrote {len(files)} report files to {args.out} (open {Path(args.out) / 'index.html'})")
+    return 0
+
+
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from harness.paired import compare_runs
+
+    c = compare_runs(Path(args.run_a), Path(args.run_b), iterations=args.iterations)
+    p_value = "n/a (scores are not 0/1)" if c.mcnemar_p is None else f"{c.mcnemar_p:.4g}"
+    print(_table(
+        ("task", "n", "A", "B", "B - A", "95% CI (paired bootstrap)", "agreement", "only A", "only B", "McNemar p"),
+        [(c.task, c.n, _fmt(c.score_a), _fmt(c.score_b), f"{c.difference:+.4f}",
+          f"[{c.ci_low:+.4f}, {c.ci_high:+.4f}]", _fmt(c.agreement), c.only_a_correct, c.only_b_correct, p_value)],
+    ))
+    print(f"A = {c.model_a}, B = {c.model_b}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="harness", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -95,6 +124,20 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--dtype", help="override the registry's dtype (float32, bfloat16, float16, auto)")
     run.add_argument("--output", default=str(Path("results") / "runs"), help="folder for result files")
     run.set_defaults(handler=_cmd_run)
+
+    report = commands.add_parser("report", help="charts, tables and an HTML page beside published scores")
+    report.add_argument("--runs", help="folder of run results (default: none, published scores only)")
+    report.add_argument("--models", help="comma-separated published models to show (hub ids)")
+    report.add_argument("--suite", default="open_llm_leaderboard_v1", help="benchmarks to show")
+    report.add_argument("--baseline", default="openai/gpt-4", help="published model the gap chart subtracts")
+    report.add_argument("--out", required=True, help="output folder")
+    report.set_defaults(handler=_cmd_report)
+
+    compare = commands.add_parser("compare", help="paired comparison of two runs of one task")
+    compare.add_argument("run_a", help="result JSON of run A")
+    compare.add_argument("run_b", help="result JSON of run B")
+    compare.add_argument("--iterations", type=int, default=10_000, help="bootstrap resamples (default 10000)")
+    compare.set_defaults(handler=_cmd_compare)
 
     commands.add_parser("models", help="list the model registry").set_defaults(handler=_cmd_models)
     commands.add_parser("tasks", help="list tasks and suites").set_defaults(handler=_cmd_tasks)

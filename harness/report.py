@@ -1,0 +1,179 @@
+"""`harness report`: charts, tables (Markdown, CSV, LaTeX) and one self-contained HTML page."""
+
+from __future__ import annotations
+
+import base64
+import csv
+import html
+import io
+from pathlib import Path
+
+from harness import charts
+from harness.comparison import Comparability, measured_scores
+from harness.leaderboard import BENCHMARK_LABELS, DEFAULT_PUBLISHED, Leaderboard, Series, build
+from harness.published import PUBLISHED_CSV, load_published
+
+CSV_COLUMNS = ("series", "model", "source", "benchmark", "n_shot", "metric", "protocol", "score", "stderr",
+               "gap_vs_baseline", "comparability", "source_title", "locator", "caveats")
+
+
+def _fmt(value: float | None, digits: int = 1) -> str:
+    return "" if value is None else f"{value:.{digits}f}"
+
+
+def table_rows(board: Leaderboard) -> list[dict[str, str]]:
+    """One row per (series, benchmark), references included: the long form behind every chart."""
+    rows = []
+    for series in [*board.series, *board.references]:
+        for benchmark in board.benchmarks:
+            score = series.scores.get(benchmark)
+            if score is None:
+                continue
+            rows.append({
+                "series": series.label, "model": series.model, "source": series.source, "benchmark": benchmark,
+                "n_shot": "" if score.n_shot is None else str(score.n_shot), "metric": score.metric,
+                "protocol": score.protocol, "score": _fmt(score.value, 2), "stderr": _fmt(score.stderr, 2),
+                "gap_vs_baseline": _fmt(board.gap(series, benchmark), 2),
+                "comparability": board.verdict(score).value, "source_title": score.source_title,
+                "locator": score.locator, "caveats": score.caveats,
+            })
+    return rows
+
+
+def _wide(board: Leaderboard) -> tuple[list[str], list[list[str]], list[str]]:
+    """Header, rows (one per series, marks on cells) and the footnotes for the Markdown/LaTeX/HTML tables."""
+    header = ["model", "source", *[BENCHMARK_LABELS.get(b, b) for b in board.benchmarks], "average"]
+    body = []
+    for series in [*board.series, *board.references]:
+        cells = []
+        for benchmark in board.benchmarks:
+            score = series.scores.get(benchmark)
+            subset = "‡" if score is not None and score.measured and "--limit" in score.caveats else ""
+            cells.append("—" if score is None else f"{score.value:.1f}{board.verdict(score).mark}{subset}")
+        body.append([series.model, series.label.split(" (", 1)[1].rstrip(")"), *cells,
+                     _fmt(board.average(series))])
+    notes = [
+        "Scores in %. Unmarked: measured the way this harness measures (same n-shot, metric and protocol).",
+        "*: loosely comparable — only the scoring protocol differs (e.g. GPT-4's letter choice vs log-likelihood).",
+        "†: not comparable — n-shot or metric differ. ‡: measured on a subset of the docs (--limit).",
+        "Average: over all the suite's benchmarks, only when all are present.",
+    ]
+    return header, body, notes
+
+
+def write_tables(board: Leaderboard, out_dir: Path) -> list[Path]:
+    rows = table_rows(board)
+    csv_path = out_dir / "leaderboard.csv"
+    with csv_path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=CSV_COLUMNS, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+    header, body, notes = _wide(board)
+    md = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    md += ["| " + " | ".join(row) + " |" for row in body]
+    md += ["", *notes, "", "Sources:", *sorted({f"- {r['series']}: {r['source_title']} ({r['locator']})"
+                                                  for r in rows if r["source"] != "measured"})]
+    md_path = out_dir / "leaderboard.md"
+    md_path.write_text("\n".join(md) + "\n", encoding="utf-8")
+
+    def tex(text: str) -> str:
+        for char, escaped in (("\\", r"\textbackslash{}"), ("&", r"\&"), ("%", r"\%"), ("_", r"\_"), ("#", r"\#"),
+                              ("†", r"$^\dagger$"), ("‡", r"$^\ddagger$"), ("*", r"$^*$"), ("—", "--")):
+            text = text.replace(char, escaped)
+        return text
+
+    lines = [r"\begin{tabular}{ll" + "r" * (len(header) - 2) + "}", r"\toprule",
+             " & ".join(tex(h) for h in header) + r" \\", r"\midrule"]
+    lines += [" & ".join(tex(cell) for cell in row) + r" \\" for row in body]
+    lines += [r"\bottomrule", r"\end{tabular}", *[f"% {note}" for note in notes]]
+    tex_path = out_dir / "leaderboard.tex"
+    tex_path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return [csv_path, md_path, tex_path]
+
+
+_SORT_SCRIPT = """
+document.querySelectorAll('table.sortable th').forEach(function (th, column) {
+  th.addEventListener('click', function () {
+    var table = th.closest('table'), body = table.tBodies[0];
+    var ascending = th.getAttribute('data-order') !== 'asc';
+    table.querySelectorAll('th').forEach(function (h) { h.removeAttribute('data-order'); });
+    th.setAttribute('data-order', ascending ? 'asc' : 'desc');
+    var key = function (row) {
+      var text = row.cells[column].textContent.replace(/[*\\u2020\\u2021\\u2014]/g, '').trim();
+      var number = parseFloat(text);
+      return isNaN(number) ? text.toLowerCase() : number;
+    };
+    Array.from(body.rows).sort(function (a, b) {
+      var x = key(a), y = key(b);
+      if (typeof x !== typeof y) { x = String(x); y = String(y); }
+      return (x < y ? -1 : x > y ? 1 : 0) * (ascending ? 1 : -1);
+    }).forEach(function (row) { body.appendChild(row); });
+  });
+});
+"""
+
+
+def write_html(board: Leaderboard, out_dir: Path, chart_files: dict[str, list[Path]]) -> Path:
+    header, body, notes = _wide(board)
+    sources = sorted({(s.source_title, s.locator) for series in [*board.series, *board.references]
+                      for s in series.scores.values() if not s.measured})
+    source_index = {source: i + 1 for i, source in enumerate(sources)}
+
+    def cite(series: Series) -> str:
+        refs = sorted({source_index[(s.source_title, s.locator)] for s in series.scores.values() if not s.measured})
+        return "".join(f'<sup><a href="#src{r}">[{r}]</a></sup>' for r in refs)
+
+    rows_html = []
+    for series, row in zip([*board.series, *board.references], body):
+        cells = [f"<td>{html.escape(row[0])}{cite(series)}</td>", f"<td>{html.escape(row[1])}</td>"]
+        cells += [f'<td class="num">{html.escape(cell)}</td>' for cell in row[2:]]
+        rows_html.append("<tr>" + "".join(cells) + "</tr>")
+    images = []
+    for name, paths in chart_files.items():
+        png = next(p for p in paths if p.suffix == ".png")
+        data = base64.b64encode(png.read_bytes()).decode("ascii")
+        images.append(f'<figure><img alt="{name} chart" src="data:image/png;base64,{data}">'
+                      f"<figcaption>{name}</figcaption></figure>")
+    page = io.StringIO()
+    page.write("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+               "<title>open-llm-harness leaderboard</title><style>"
+               "body{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}"
+               "table{border-collapse:collapse;font-size:14px}th,td{padding:4px 8px;border-bottom:1px solid #ddd}"
+               "th{cursor:pointer;background:#f4f4f4;text-align:left}th[data-order=asc]::after{content:' ▲'}"
+               "th[data-order=desc]::after{content:' ▼'}td.num{text-align:right}"
+               "figure{display:inline-block;margin:1em}img{max-width:100%}"
+               "</style></head><body>\n<h1>Leaderboard</h1>\n")
+    page.write('<table class="sortable" id="leaderboard"><thead><tr>'
+               + "".join(f"<th>{html.escape(h)}</th>" for h in header) + "</tr></thead><tbody>\n")
+    page.write("\n".join(rows_html) + "\n</tbody></table>\n")
+    page.write("".join(f"<p><small>{html.escape(n)}</small></p>" for n in notes))
+    page.write("<h2>Charts</h2>\n" + "\n".join(images) + "\n<h2>Sources</h2>\n<ol>\n")
+    page.write("\n".join(f'<li id="src{i}">{html.escape(title)} — {html.escape(locator)}</li>'
+                         for (title, locator), i in source_index.items()))
+    page.write("\n</ol>\n<script>" + _SORT_SCRIPT + "</script>\n</body></html>\n")
+    path = out_dir / "index.html"
+    path.write_text(page.getvalue(), encoding="utf-8")
+    return path
+
+
+def write_report(
+    out_dir: Path,
+    runs_dir: Path | None = None,
+    models: tuple[str, ...] = DEFAULT_PUBLISHED,
+    suite: str = "open_llm_leaderboard_v1",
+    baseline: str = "openai/gpt-4",
+    published_csv: Path = PUBLISHED_CSV,
+) -> list[Path]:
+    """Every report file for the runs under ``runs_dir`` (none: published data alone)."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    measured = measured_scores(runs_dir) if runs_dir is not None and Path(runs_dir).is_dir() else []
+    board = build(measured, load_published(published_csv), suite, models, baseline)
+    chart_files = charts.draw_all(board, out_dir)
+    files = [path for paths in chart_files.values() for path in paths]
+    files += write_tables(board, out_dir)
+    files.append(write_html(board, out_dir, chart_files))
+    return files
+
+
+__all__ = ["Comparability", "table_rows", "write_report"]
