@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 OFFLINE := HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 DEMO_LIMIT ?= 2
 
-.PHONY: install demo test test-quick clean
+.PHONY: install demo test test-quick chromium clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,7 +24,12 @@ demo: $(STAMP)
 	$(OFFLINE) $(BIN)/harness run --model smollm2-135m-instruct --tasks open_llm_leaderboard_v1 --limit $(DEMO_LIMIT)
 	$(BIN)/harness report --runs results/runs --out results/report
 
-test: $(STAMP)
+# Debian's Chromium for the HTML report test (Playwright's own browser download cannot work offline).
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; } \
+	  || echo "chromium could not be installed: the HTML report test will be skipped"
+
+test: $(STAMP) chromium
 	$(OFFLINE) $(BIN)/python -m pytest -q
 
 test-quick: $(STAMP)

@@ -60,8 +60,6 @@ class Leaderboard:
 
     def verdict(self, score: Score) -> Comparability:
         """How a score was measured relative to this harness's protocol for its benchmark."""
-        if score.measured:
-            return Comparability.COMPARABLE
         ours = protocol_of_task(score.benchmark)
         return comparability(ours, score) if ours else Comparability.NOT
 

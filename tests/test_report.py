@@ -94,6 +94,12 @@ def test_report_writes_every_file_and_is_byte_identical_twice(tmp_path: Path, ru
         with (tmp_path / "a" / "leaderboard.csv").open() as handle:
             measured = [r for r in csv.DictReader(handle) if r["source"] == "measured"]
         assert {r["benchmark"] for r in measured} == {"arc_challenge", "winogrande"}
-        payload = json.loads(next((Path(__file__).parent / "data").glob("*winogrande*.json")).read_text())
+        # The newest winogrande run wins: the 0-shot one, which is not at the pinned 5-shot setting.
+        newest = max((Path(__file__).parent / "data").glob("*winogrande*.json"))
+        payload = json.loads(newest.read_text())
+        assert payload["num_fewshot"] == 0
         winogrande = next(r for r in measured if r["benchmark"] == "winogrande")
         assert float(winogrande["score"]) == pytest.approx(100 * payload["metrics"]["acc"]["value"], abs=0.005)
+        assert winogrande["comparability"] == "not comparable" and winogrande["n_shot"] == "0"
+        arc = next(r for r in measured if r["benchmark"] == "arc_challenge")
+        assert arc["comparability"] == "comparable" and arc["n_shot"] == "25"
