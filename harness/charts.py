@@ -136,12 +136,15 @@ def radar_chart(board: Leaderboard, out_dir: Path) -> list[Path]:
             ax.plot([*angles, angles[0]], [*values, values[0]], color=color, linewidth=1.0,
                     linestyle="--" if is_base else "-", label=series.label + ("*" if is_base else ""))
             ax.fill([*angles, angles[0]], [*values, values[0]], color=color, alpha=0.08)
+        ax.set_theta_offset(np.pi / 2)
+        ax.set_theta_direction(-1)
         ax.set_xticks(angles, [_label(b) for b in benchmarks])
-        ax.tick_params(axis="x", pad=10)
+        ax.tick_params(axis="x", pad=12)
+        ax.set_rlabel_position(180 / len(benchmarks))
         ax.set_ylim(0, 100)
         ax.set_yticks([25, 50, 75], ["25", "50", "75"])
-        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.08), frameon=False)
-        ax.set_title("Models against GPT-4 (%)", pad=12)
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), frameon=False)
+        ax.set_title("Models against GPT-4 (%)", pad=18)
         return _save(fig, out_dir, "radar")
 
 
