@@ -49,13 +49,18 @@ def measured_score(result: dict) -> Score | None:
     if values is None or values["value"] is None:
         return None
     prov = result["provenance"]
-    caveats = "; ".join(prov.get("deviations", []))
+    deviations = prov.get("deviations", [])
+    caveats = "; ".join(deviations)
+    protocol = PROTOCOLS[key]
+    if any(not d.startswith("--limit") for d in deviations):
+        # A deviation from lm-eval's protocol (e.g. a different few-shot pool): at best loosely comparable.
+        protocol += " (with deviations)"
     return Score(
         model=result["model"],
         benchmark=benchmark,
         n_shot=result.get("num_fewshot"),
         metric=metric,
-        protocol=PROTOCOLS[key],
+        protocol=protocol,
         value=100.0 * values["value"],
         stderr=100.0 * values["stderr"] if values["stderr"] is not None else None,
         source="measured",
