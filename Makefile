@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 OFFLINE := HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
-DEMO_LIMIT ?= 2
+DEMO_LIMIT ?= 1
 
 .PHONY: install demo test test-quick chromium clean
 

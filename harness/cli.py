@@ -65,6 +65,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         device=args.device or default_device(),
         dtype=args.dtype,
+        backend=args.backend,
     )
     outcomes = run(spec, Path(args.output))
     rows = [
@@ -74,7 +75,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         for metric, values in o.metrics.items()
     ]
     print()
-    print(f"model: {spec.model.name}   device: {spec.device}   dtype: {spec.effective_dtype}")
+    print(f"model: {spec.model.name}   backend: {spec.backend}   device: {spec.device}   dtype: {spec.effective_dtype}")
     print(_table(("task", "n-shot", "metric", "value", "stderr", "n", "primary"), rows))
     for outcome in outcomes:
         print(f"wrote {outcome.json_path} (+ {outcome.samples_path.name})")
@@ -119,7 +120,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--tasks", required=True, help="comma-separated task or suite names, or task YAML paths")
     run.add_argument("--limit", type=int, help="evaluate only the first N docs of each (sub)task")
     run.add_argument("--num-fewshot", type=int, help="override the task's pinned number of few-shot examples")
-    run.add_argument("--batch-size", default="8", help="batch size for lm-eval's hf backend (default 8)")
+    run.add_argument("--batch-size", default="8", help="batch size, or auto (default 8)")
+    run.add_argument("--backend", choices=("hf", "harness"), default="hf",
+                     help="hf: lm-eval's hf backend (default); harness: prefix-shared scoring (experimental)")
     run.add_argument("--device", choices=("cpu", "cuda"), help="default: cuda when present, else cpu")
     run.add_argument("--dtype", help="override the registry's dtype (float32, bfloat16, float16, auto)")
     run.add_argument("--output", default=str(Path("results") / "runs"), help="folder for result files")

@@ -31,6 +31,7 @@ class RunSpec:
     num_fewshot: int | None = None
     batch_size: str = "8"
     device: str = "cpu"
+    backend: str = "hf"
     dtype: str | None = None
     seeds: dict[str, int] = field(default_factory=lambda: dict(SEEDS))
 
@@ -71,8 +72,8 @@ def _quiet_expected_warnings() -> None:
 
 
 def load_model(spec: RunSpec):
-    """lm-eval's ``hf`` model for the spec's weights (GGUF, local folder or hub id)."""
-    from lm_eval.models.huggingface import HFLM
+    """The spec's backend (ours by default, or lm-eval's ``hf``) for its weights (GGUF, folder or hub id)."""
+    from harness.backends import backend_class
 
     model = spec.model
     if model.gguf_path is not None:
@@ -82,7 +83,8 @@ def load_model(spec: RunSpec):
     else:
         kwargs = {"pretrained": model.hub_id, "revision": model.revision}
     try:
-        return HFLM(**kwargs, device=spec.device, batch_size=spec.batch_size, dtype=spec.effective_dtype)
+        return backend_class(spec.backend)(**kwargs, device=spec.device, batch_size=spec.batch_size,
+                                           dtype=spec.effective_dtype)
     except (OSError, ValueError, RuntimeError, EnvironmentError) as exc:
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise HarnessError(
@@ -234,6 +236,7 @@ def _evaluate_task(spec: RunSpec, lm, manager, task: str, model_info: dict, stam
             "device": spec.device,
             "dtype": spec.effective_dtype,
             "batch_size": spec.batch_size,
+            "backend": spec.backend,
             "limit": spec.limit,
             "started": started.isoformat(),
             "finished": provenance.utc_now().isoformat(),
