@@ -1,7 +1,9 @@
 """open-llm-harness: run open models through lm-eval tasks, with provenance on every figure.
 
 Public API: the model registry (:func:`resolve_model`, :data:`REGISTRY`), the task catalogue
-(:func:`catalogue`), runs (:class:`RunSpec`, :func:`run`) and the results store (:func:`load_result`).
+(:func:`catalogue`), runs (:class:`RunSpec`, :func:`evaluate`), the results store (:func:`load_result`),
+published scores (:func:`load_published`), reports (:func:`write_report`) and paired comparison
+(:func:`compare_runs`).
 """
 
 from harness import paths as _paths  # noqa: F401  (points lm-eval's cache at the project before lm-eval loads)
@@ -19,24 +21,26 @@ __all__ = [
     "TaskInfo",
     "TaskOutcome",
     "catalogue",
+    "compare_runs",
+    "load_published",
     "load_result",
     "resolve_model",
-    "run",
+    "evaluate",
+    "write_report",
 ]
+
+
+_LAZY = {
+    "RunSpec": "harness.run", "TaskOutcome": "harness.run", "evaluate": "harness.run",
+    "TaskInfo": "harness.tasks", "catalogue": "harness.tasks", "load_result": "harness.store",
+    "load_published": "harness.published", "write_report": "harness.report", "compare_runs": "harness.paired",
+}
 
 
 def __getattr__(name: str):
     """Heavy parts (lm-eval, torch) load on first use, so `harness models` stays fast."""
-    if name in {"RunSpec", "TaskOutcome", "run"}:
-        from harness import run as _run
+    if name not in _LAZY:
+        raise AttributeError(name)
+    import importlib
 
-        return getattr(_run, name)
-    if name in {"TaskInfo", "catalogue"}:
-        from harness import tasks as _tasks
-
-        return getattr(_tasks, name)
-    if name == "load_result":
-        from harness.store import load_result
-
-        return load_result
-    raise AttributeError(name)
+    return getattr(importlib.import_module(_LAZY[name]), name)

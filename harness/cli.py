@@ -50,7 +50,7 @@ def _fmt(value: float | None) -> str:
 
 def _cmd_run(args: argparse.Namespace) -> int:
     from harness.registry import resolve_model
-    from harness.run import RunSpec, default_device, run
+    from harness.run import RunSpec, default_device, evaluate
 
     tasks = tuple(name.strip() for name in args.tasks.split(",") if name.strip())
     if not tasks:
@@ -67,7 +67,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         dtype=args.dtype,
         backend=args.backend,
     )
-    outcomes = run(spec, Path(args.output))
+    outcomes = evaluate(spec, Path(args.output))
     rows = [
         (o.task, o.num_fewshot, metric, _fmt(values["value"]), _fmt(values["stderr"]), o.n,
          "*" if metric == o.primary_metric else "")

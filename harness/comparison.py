@@ -7,6 +7,7 @@ from pathlib import Path
 
 from harness.published import Score
 from harness.store import load_result
+from harness.tasks import catalogue
 
 # Our tasks → (benchmark, metric, headline metric key in the result JSON). The protocol follows the metric.
 TASK_BENCHMARKS = {
@@ -91,8 +92,6 @@ def protocol_of_task(benchmark: str) -> Score | None:
     """A value-less Score describing how this harness measures a benchmark (for verdicts on published rows)."""
     for task, (bench, metric, key) in TASK_BENCHMARKS.items():
         if bench == benchmark:
-            from harness.tasks import catalogue
-
             info = catalogue().get(task)
             return Score("harness", bench, info.num_fewshot if info else None, metric, PROTOCOLS[key], 0.0, None,
                          "measured", "", "", "")

@@ -9,7 +9,7 @@ import io
 from pathlib import Path
 
 from harness import charts
-from harness.comparison import Comparability, measured_scores
+from harness.comparison import measured_scores
 from harness.leaderboard import BENCHMARK_LABELS, DEFAULT_PUBLISHED, Leaderboard, Series, build
 from harness.published import PUBLISHED_CSV, load_published
 
@@ -174,6 +174,3 @@ def write_report(
     files += write_tables(board, out_dir)
     files.append(write_html(board, out_dir, chart_files))
     return files
-
-
-__all__ = ["Comparability", "table_rows", "write_report"]

@@ -309,7 +309,7 @@ def preflight(spec: RunSpec):
     return names, manager
 
 
-def run(spec: RunSpec, output_dir: Path = RUNS_DIR) -> list[TaskOutcome]:
+def evaluate(spec: RunSpec, output_dir: Path = RUNS_DIR) -> list[TaskOutcome]:
     """Evaluate the spec's model on each task; each task's result is written as soon as it finishes."""
     names, manager = preflight(spec)
     lm = load_model(spec)
