@@ -32,7 +32,7 @@ from harness.registry import resolve_model  # noqa: E402
 CASES = {  # task -> (lm-eval task names, n-shot as pinned in tasks/)
     "arc_challenge (25-shot)": ["arc_challenge"],
     "hellaswag (10-shot)": ["hellaswag"],
-    "mmlu (5-shot, 4 subjects)": ["mmlu_anatomy", "mmlu_astronomy", "mmlu_marketing", "mmlu_virology"],
+    "mmlu (5-shot; 4 subjects)": ["mmlu_anatomy", "mmlu_astronomy", "mmlu_marketing", "mmlu_virology"],
     "winogrande (5-shot)": ["winogrande"],
     "truthfulqa_mc2 (0-shot)": ["truthfulqa_mc2"],
 }
