@@ -104,7 +104,7 @@ def _read_mmlu(paths: list[Path], config: str | None) -> list[Row]:
     for path in paths:
         with path.open(encoding="utf-8", newline="") as handle:
             for line_number, fields in enumerate(csv.reader(handle), start=1):
-                if len(fields) != 6 or fields[5] not in "ABCD" or not fields[5]:
+                if len(fields) != 6 or fields[5] not in ("A", "B", "C", "D"):
                     raise HarnessError(
                         f"malformed row in {path} line {line_number}: expected question,A,B,C,D,answer",
                         "restore the file from its source (see the mirror's SOURCES.md)",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import time
@@ -15,7 +16,7 @@ from harness import data, provenance, samples, store
 from harness.errors import HarnessError
 from harness.paths import PROJECT_ROOT, RUNS_DIR
 from harness.registry import ModelSpec
-from harness.tasks import catalogue, expand, read_task_yaml, task_manager, yaml_files
+from harness.tasks import catalogue, expand, task_manager, yaml_files
 
 SEEDS = {"random_seed": 0, "numpy_random_seed": 1234, "torch_random_seed": 1234, "fewshot_random_seed": 1234}
 _EXPECTED_WARNINGS = ("Custom kwargs can be passed", "num_fewshot > 0 but fewshot_split is None")
@@ -250,14 +251,18 @@ def _evaluate_task(spec: RunSpec, lm, manager, task: str, model_info: dict, stam
 
 
 def _gold_index(manager, task: str):
-    """The gold choice index of a doc, as lm-eval's task computes it (for tasks whose target is text)."""
-    loaded = {}
+    """The gold choice index of a doc, as lm-eval's task computes it (for tasks whose target is text).
+
+    The task is loaded on the first call only: most tasks log an index as target and never call this.
+    """
+
+    @functools.cache
+    def task_obj():
+        return manager.load([task])["tasks"][task]
 
     def gold(doc: dict) -> int:
-        if not loaded:
-            loaded["task"] = manager.load([task])["tasks"][task]
-        task_obj = loaded["task"]
-        return task_obj.doc_to_text(doc) if task_obj.multiple_input else task_obj.doc_to_target(doc)
+        loaded = task_obj()
+        return loaded.doc_to_text(doc) if loaded.multiple_input else loaded.doc_to_target(doc)
 
     return gold
 
@@ -290,11 +295,7 @@ def preflight(spec: RunSpec):
     """Check tasks, YAML and data before any model is loaded; returns the TaskManager to run with."""
     _quiet_expected_warnings()
     names = expand(list(spec.tasks))
-    manager = task_manager(names)
-    for name in names:
-        for path in yaml_files(manager, name):
-            if path.suffix in {".yaml", ".yml"}:
-                read_task_yaml(path)
+    manager = task_manager(names)  # checks YAML paths given by the user; catalogue() checks ours
     own = catalogue()
     for name in names:
         if name not in own:
