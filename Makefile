@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 OFFLINE := HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 DEMO_LIMIT ?= 1
 
-.PHONY: install demo test test-quick chromium clean
+.PHONY: install demo test test-quick test-heavy chromium clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,10 +30,14 @@ chromium:
 	  || echo "chromium could not be installed: the HTML report test will be skipped"
 
 test: $(STAMP) chromium
-	$(OFFLINE) $(BIN)/python -m pytest -q
+	$(OFFLINE) $(BIN)/python -m pytest -q -m "not heavy"
 
 test-quick: $(STAMP)
-	$(OFFLINE) $(BIN)/python -m pytest -q -m "not slow"
+	$(OFFLINE) $(BIN)/python -m pytest -q -m "not slow and not heavy"
+
+# Long correctness runs (the embedded model on 50 docs per task vs lm-eval's hf): ~30 min on 2 CPU cores.
+test-heavy: $(STAMP)
+	$(OFFLINE) $(BIN)/python -m pytest -q -m heavy
 
 clean:
 	rm -rf $(VENV) .cache .pytest_cache

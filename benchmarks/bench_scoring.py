@@ -1,12 +1,13 @@
 """lm-eval's ``hf`` backend vs our prefix-sharing backend: same model, same requests, one process.
 
 For each task the two backends score the same lm-eval requests in interleaved repetitions
-(ref, ours, ref, ours, ...). Reported per task: median wall time of each, the speed ratio, model tokens
-forwarded per doc (ours: counted; lm-eval: every request's full input, before padding), the size of the
-prefix tree of each doc's requests, peak RSS growth during each backend's calls, and the largest
-absolute log-likelihood difference.
+(lm-eval at each of its batch sizes, then ours; repeated). Reported per task: the median wall time of
+lm-eval at its best batch size and of ours, the speed ratio, model tokens forwarded per doc (ours:
+counted; lm-eval: every request's full input, before padding), the size of the prefix tree of all the
+case's requests per doc (the least any exact scorer must forward), peak RSS growth during each
+backend's calls, and the largest absolute log-likelihood difference.
 
-    python benchmarks/bench_scoring.py --docs 200 --reps 2 --batch-size 8 [--device cuda --dtype bfloat16]
+    python benchmarks/bench_scoring.py --docs 200 --reps 2 --ref-batch-sizes 1,8,32 [--device cuda --dtype bfloat16]
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from lm_eval.models.huggingface import HFLM  # noqa: E402
 from lm_eval.tasks import TaskManager  # noqa: E402
 
 from harness.backends import PrefixSharingLM  # noqa: E402
+from harness.backends.prefix import _common_prefix_length  # noqa: E402
 from harness.paths import TASKS_DIR  # noqa: E402
 from harness.registry import resolve_model  # noqa: E402
 
@@ -74,29 +76,29 @@ def _requests(manager: TaskManager, names: list[str], docs: int):
 
 
 def _trie_size(sequences: list[tuple[int, ...]]) -> int:
-    nodes: set[tuple[int, ...]] = set()
-    for sequence in sequences:
-        for end in range(1, len(sequence) + 1):
-            nodes.add(sequence[:end])
-    return len(nodes)
+    """Nodes of the token prefix tree of ``sequences``: each sorted sequence adds what it does not share."""
+    size, previous = 0, ()
+    for sequence in sorted(set(sequences)):
+        size += len(sequence) - _common_prefix_length(previous, sequence)
+        previous = sequence
+    return size
 
 
-def _inputs(lm: HFLM, requests) -> dict:
-    """Each doc's model inputs, tokenized exactly as lm-eval does."""
-    by_doc: dict = {}
+def _inputs(lm: HFLM, requests) -> list[tuple[int, ...]]:
+    """The model inputs of all requests, tokenized exactly as lm-eval does."""
+    inputs = []
     for request in requests:
-        context, continuation = request.args
-        ctx, cont = lm._encode_pair(context, continuation)
-        tokens = tuple((ctx + cont)[-(lm.max_length + 1):][:-1])
-        by_doc.setdefault((request.task_name, request.doc_id), []).append(tokens)
-    return by_doc
+        ctx, cont = lm._encode_pair(*request.args)
+        inputs.append(tuple((ctx + cont)[-(lm.max_length + 1):][:-1]))
+    return inputs
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--docs", type=int, default=200)
     parser.add_argument("--reps", type=int, default=2)
-    parser.add_argument("--batch-size", default="8")
+    parser.add_argument("--ref-batch-sizes", default="1,8,32", help="lm-eval hf batch sizes to try (best reported)")
+    parser.add_argument("--batch-size", default="auto", help="our batch size")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--dtype", default="float32")
     parser.add_argument("--cases", default=",".join(CASES), help="comma-separated subset of the case names")
@@ -104,34 +106,38 @@ def main() -> None:
 
     spec = resolve_model("smollm2-135m-instruct")
     kwargs = {"pretrained": str(spec.gguf_path.parent), "gguf_file": spec.gguf_path.name, "device": args.device,
-              "dtype": args.dtype, "batch_size": args.batch_size}
-    reference, ours = HFLM(**kwargs), PrefixSharingLM(**kwargs)
+              "dtype": args.dtype}
+    ours = PrefixSharingLM(**kwargs, batch_size=args.batch_size)
+    backends = {f"hf bs {b}": HFLM(**kwargs, batch_size=b) for b in args.ref_batch_sizes.split(",")}
+    backends["ours"] = ours
     manager = TaskManager(include_path=str(TASKS_DIR), include_defaults=False)
     print(f"machine: {platform.processor() or platform.machine()}, {psutil.cpu_count()} cores, "
-          f"device {args.device}, {args.dtype}, batch size {args.batch_size}, {args.reps} interleaved reps")
-    print("| case | docs | lm-eval hf (s) | ours (s) | speed-up | tokens/doc lm-eval | tokens/doc ours "
+          f"device {args.device}, {args.dtype}, ours at batch size {args.batch_size}, {args.reps} interleaved reps")
+    print("| case | docs | lm-eval hf, best bs (s) | ours (s) | speed-up | tokens/doc lm-eval | tokens/doc ours "
           "| prefix tree/doc | peak RSS +MB lm-eval / ours | max abs Δ log-lik |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     for case in [c.strip() for c in args.cases.split(",")]:
-        requests, docs = _requests(manager, CASES[case], args.docs)
-        times: dict[str, list[float]] = {"ref": [], "ours": []}
-        rss: dict[str, float] = {"ref": 0.0, "ours": 0.0}
+        requests, n_docs = _requests(manager, CASES[case], args.docs)
+        times: dict[str, list[float]] = {name: [] for name in backends}
+        rss: dict[str, float] = dict.fromkeys(backends, 0.0)
         results = {}
         for _ in range(args.reps):
-            for name, lm in (("ref", reference), ("ours", ours)):
+            for name, lm in backends.items():
                 with PeakRss() as peak:
                     start = time.perf_counter()
                     results[name] = lm.loglikelihood(requests, disable_tqdm=True)
                     times[name].append(time.perf_counter() - start)
                 rss[name] = max(rss[name], peak.grown_mb)
-        inputs = _inputs(reference, requests)
-        n_docs = len(inputs)
-        full = sum(len(t) for tokens in inputs.values() for t in tokens) / n_docs
-        tree = sum(_trie_size(tokens) for tokens in inputs.values()) / n_docs
-        diff = max(abs(a[0] - b[0]) for a, b in zip(results["ref"], results["ours"]))
-        ref_t, our_t = statistics.median(times["ref"]), statistics.median(times["ours"])
-        print(f"| {case} | {n_docs} | {ref_t:.1f} | {our_t:.1f} | {ref_t / our_t:.2f}x | {full:.0f} "
-              f"| {ours.stats.tokens_forwarded / n_docs:.0f} | {tree:.0f} | {rss['ref']:.0f} / {rss['ours']:.0f} "
+        median = {name: statistics.median(t) for name, t in times.items()}
+        best = min((name for name in backends if name != "ours"), key=median.get)
+        inputs = _inputs(backends[best], requests)
+        full = sum(len(t) for t in inputs) / n_docs
+        tree = _trie_size(inputs) / n_docs
+        diff = max(abs(a[0] - b[0]) for name in backends for a, b in zip(results[name], results["ours"]))
+        others = ", ".join(f"{name}: {median[name]:.1f}" for name in backends if name not in ("ours", best))
+        print(f"| {case} | {n_docs} | {median[best]:.1f} ({best}{'; ' + others if others else ''}) "
+              f"| {median['ours']:.1f} | {median[best] / median['ours']:.2f}x | {full:.0f} "
+              f"| {ours.stats.tokens_forwarded / n_docs:.0f} | {tree:.0f} | {rss[best]:.0f} / {rss['ours']:.0f} "
               f"| {diff:.1e} |", flush=True)
 
 

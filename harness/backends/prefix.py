@@ -1,10 +1,13 @@
-"""Prefix-sharing log-likelihood scoring: lm-eval's ``hf`` model, scored once per shared prefix.
+"""Prefix-sharing log-likelihood scoring: lm-eval's ``hf`` model, each shared prefix run once.
 
 lm-eval's ``hf`` backend runs every (context, continuation) pair through the model in full and takes a
-log-softmax over every position of the vocabulary. Here requests are de-duplicated, sorted so that
-requests sharing a token prefix (all choices of one doc; more generally any common prefix) sit together,
-each group's common prefix is run once, and its continuations are scored in a batch against the
-prefix's cached keys/values. Log-probabilities are taken only at continuation positions.
+log-softmax over every position of the vocabulary. Here requests are de-duplicated and laid out as a
+prefix tree over their token inputs: a node is a token prefix shared by several inputs (MMLU: a
+subject's 5-shot prefix, then nothing more, since a doc's answer letters share one input; TruthfulQA:
+the fixed 6-shot preamble, then each question, then the answers). Walking the tree depth first, each
+node's tokens run once on top of its parent's cached keys/values, and the inputs that end below a
+node are scored as a batch of suffixes against its cache. Log-probabilities are taken only at
+continuation positions.
 
 Tokenization, BOS handling and left truncation are lm-eval's own: this class only replaces
 ``_loglikelihood_tokens``, which receives the token ids lm-eval's ``loglikelihood`` produced.
@@ -16,8 +19,9 @@ import copy
 import logging
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+import psutil
 import torch
 import torch.nn.functional as F
 from lm_eval.models.huggingface import HFLM
@@ -27,13 +31,31 @@ log = logging.getLogger(__name__)
 
 Request = tuple[tuple[str, str], list[int], list[int]]
 
+MAX_AUTO_ROWS = 64  # the most suffixes ``batch_size="auto"`` puts in one forward pass
+
 
 @dataclass(frozen=True)
-class _Item:
-    """One distinct request: its model input and how many trailing positions are continuation."""
+class Row:
+    """One distinct model input and the first position whose logits some request needs.
 
-    tokens: tuple[int, ...]  # model input: (context + continuation)[-(max_length + 1):][:-1]
-    continuation: tuple[int, ...]
+    A prefix shared with other rows may reach up to ``begin`` tokens: from there on, positions
+    predict continuation tokens and must be computed on this row's own suffix.
+    """
+
+    tokens: tuple[int, ...]
+    begin: int
+
+
+@dataclass
+class Node:
+    """A prefix run once (``tokens[:depth]`` of any of its rows), with the rows and nodes below it."""
+
+    depth: int
+    leaves: list[int] = field(default_factory=list)
+    children: list[Node] = field(default_factory=list)
+
+    def rows(self) -> list[int]:
+        return self.leaves + [row for child in self.children for row in child.rows()]
 
 
 @dataclass
@@ -42,7 +64,8 @@ class ScoringStats:
 
     requests: int = 0
     distinct: int = 0
-    groups: int = 0
+    rows: int = 0
+    nodes: int = 0
     tokens_forwarded: int = 0
 
 
@@ -54,31 +77,47 @@ def _common_prefix_length(a: Sequence[int], b: Sequence[int]) -> int:
     return i
 
 
-def group_by_prefix(items: list[_Item], min_shared: int) -> list[tuple[int, list[int]]]:
-    """Groups of item indices that share a token prefix, with the prefix length each group runs once.
+def build_tree(rows: list[Row], min_shared: int) -> Node:
+    """The prefix tree of ``rows``: a node wherever two or more rows share ``min_shared`` more tokens.
 
-    Items are visited in lexicographic token order (a depth-first walk of their prefix tree), and a
-    group grows while the shared prefix stays at least ``min_shared`` tokens long. The prefix never
-    reaches into a member's continuation, so every continuation position is scored by its own suffix.
+    Rows are visited in lexicographic token order; consecutive rows whose common prefix (capped at
+    each row's ``begin``) reaches ``min_shared`` tokens past the parent's depth form one child, whose
+    depth is the common prefix of all its rows; each child is split the same way below its depth.
     """
-    order = sorted(range(len(items)), key=lambda i: items[i].tokens)
-    groups: list[tuple[int, list[int]]] = []
-    for index in order:
-        item = items[index]
-        limit = len(item.tokens) - len(item.continuation)
-        if groups:
-            shared, members = groups[-1]
-            first = items[members[0]].tokens
-            candidate = min(shared, _common_prefix_length(first, item.tokens), limit)
-            if candidate >= min_shared:
-                groups[-1] = (candidate, [*members, index])
+    order = sorted(range(len(rows)), key=lambda i: rows[i].tokens)
+    return _split(rows, order, Node(depth=0), min_shared)
+
+
+def _split(rows: list[Row], members: list[int], node: Node, min_shared: int) -> Node:
+    runs: list[tuple[int, list[int]]] = []  # (shared depth, consecutive members)
+    for index in members:
+        row = rows[index]
+        if runs:
+            shared, run = runs[-1]
+            depth = min(shared, _common_prefix_length(rows[run[0]].tokens, row.tokens), row.begin)
+            if depth >= node.depth + min_shared:
+                runs[-1] = (depth, [*run, index])
                 continue
-        groups.append((limit, [index]))
-    return groups
+        runs.append((row.begin, [index]))
+    for shared, run in runs:
+        if len(run) == 1:
+            node.leaves.append(run[0])
+        else:
+            node.children.append(_split(rows, run, Node(depth=shared), min_shared))
+    return node
+
+
+def _kv_bytes_per_token(config, dtype: torch.dtype) -> int:
+    """Bytes of cached keys and values per token, from the model config."""
+    config = config.get_text_config() if hasattr(config, "get_text_config") else config
+    heads = getattr(config, "num_attention_heads", 1)
+    kv_heads = getattr(config, "num_key_value_heads", None) or heads
+    head_dim = getattr(config, "head_dim", None) or config.hidden_size // heads
+    return 2 * config.num_hidden_layers * kv_heads * head_dim * torch.finfo(dtype).bits // 8
 
 
 class PrefixSharingLM(HFLM):
-    """lm-eval's ``hf`` model with prefix-shared, continuation-only log-likelihood scoring."""
+    """lm-eval's ``hf`` model with prefix-tree, continuation-only log-likelihood scoring."""
 
     min_shared_prefix = 8
 
@@ -98,42 +137,79 @@ class PrefixSharingLM(HFLM):
         window = self.max_length + 1
         keys = [(tuple(ctx), tuple(cont)) for _, ctx, cont in requests]
         distinct = list(dict.fromkeys(keys))
-        items = [_Item(tuple((ctx + cont)[-window:][:-1]), cont) for ctx, cont in distinct]
-        groups = group_by_prefix(items, self.min_shared_prefix)
-        self.stats = ScoringStats(requests=len(requests), distinct=len(distinct), groups=len(groups))
-        scores: dict[int, tuple[float, bool]] = {}
-        batch = self._suffix_batch_size(override_bs)
+        inputs = [tuple((ctx + cont)[-window:][:-1]) for ctx, cont in distinct]
+        row_of = {tokens: i for i, tokens in enumerate(dict.fromkeys(inputs))}
+        begins: dict[int, int] = {}
+        for tokens, (_, cont) in zip(inputs, distinct):
+            row = row_of[tokens]
+            begins[row] = min(begins.get(row, len(tokens)), len(tokens) - len(cont))
+        rows = [Row(tokens, begins[i]) for tokens, i in row_of.items()]
+        wanted: dict[int, list[int]] = {}  # row -> distinct requests read from its logits
+        for request, tokens in enumerate(inputs):
+            wanted.setdefault(row_of[tokens], []).append(request)
+        tree = build_tree(rows, self.min_shared_prefix)
+        self.stats = ScoringStats(requests=len(requests), distinct=len(distinct), rows=len(rows))
         copies = Counter(keys)
+        scores: dict[int, tuple[float, bool]] = {}
         with tqdm(total=len(requests), disable=disable_tqdm or self.rank != 0,
-                  desc="Scoring log-likelihoods (shared prefixes)") as bar:
-            for shared, members in sorted(groups, key=lambda g: -len(items[g[1][0]].tokens)):
-                scores.update(self._score_group(items, shared, members, batch))
-                bar.update(sum(copies[distinct[m]] for m in members))
+                  desc="Scoring log-likelihoods (prefix tree)") as bar:
+
+            def done(row: int, answers: dict[int, tuple[float, bool]]) -> None:
+                scores.update(answers)
+                bar.update(sum(copies[distinct[r]] for r in wanted[row]))
+
+            for child in tree.children:
+                self._score_node(rows, distinct, wanted, child, None, 0, done)
+            self._score_leaves(rows, distinct, wanted, tree.leaves, None, 0, done, override_bs)
         position = {key: i for i, key in enumerate(distinct)}
         results = [scores[position[key]] for key in keys]
         for (request, _, _), answer in zip(requests, results):
             self.cache_hook.add_partial("loglikelihood", request, answer)
         return results
 
-    def _suffix_batch_size(self, override_bs: int | None) -> int:
-        if self.batch_size == "auto":
-            return override_bs or 32
-        return max(int(self.batch_size), 1)
+    @torch.no_grad()
+    def _score_node(self, rows, distinct, wanted, node: Node, cache, depth: int, done) -> None:
+        """Run ``node``'s tokens past ``depth`` on top of ``cache`` (which it takes over), then below it."""
+        extension = rows[node.rows()[0]].tokens[depth : node.depth]
+        ids = torch.tensor([extension], dtype=torch.long, device=self.device)
+        cache = self.model(ids, past_key_values=cache, use_cache=True, logits_to_keep=1).past_key_values
+        self.stats.nodes += 1
+        self.stats.tokens_forwarded += len(extension)
+        self._score_leaves(rows, distinct, wanted, node.leaves, cache, node.depth, done, None)
+        for i, child in enumerate(node.children):
+            last = i == len(node.children) - 1
+            self._score_node(rows, distinct, wanted, child, cache if last else copy.deepcopy(cache),
+                             node.depth, done)
+
+    def _rows_per_batch(self, depth: int, suffix: int, keep: int, override_bs: int | None) -> int:
+        """Suffixes per forward pass: the fixed batch size, or (``auto``) what fits in memory."""
+        if self.batch_size != "auto":
+            return max(int(self.batch_size), 1)
+        if override_bs:
+            return override_bs
+        if self.device.type == "cuda":
+            free = torch.cuda.mem_get_info(self.device)[0] * 0.6
+        else:
+            free = psutil.virtual_memory().available * 0.25
+        dtype = next(self.model.parameters()).dtype
+        per_row = ((depth + suffix) * _kv_bytes_per_token(self.model.config, dtype)
+                   + keep * self.model.config.get_text_config().vocab_size * 4 * 2)
+        return int(max(1, min(MAX_AUTO_ROWS, free // max(per_row, 1))))
 
     @torch.no_grad()
-    def _score_group(self, items: list[_Item], shared: int, members: list[int], batch: int):
-        """(index, (log-likelihood, is_greedy)) for each member; the shared prefix runs once."""
-        cache = None
-        if shared > 0:
-            prefix = torch.tensor([items[members[0]].tokens[:shared]], dtype=torch.long, device=self.device)
-            cache = self.model(prefix, use_cache=True, logits_to_keep=1).past_key_values
-            self.stats.tokens_forwarded += shared
-        scored: list = []
+    def _score_leaves(self, rows, distinct, wanted, leaves: list[int], cache, depth: int, done,
+                      override_bs: int | None) -> None:
+        """Score ``leaves`` as batches of suffixes (past ``depth``) against ``cache``, longest first."""
+        leaves = sorted(leaves, key=lambda r: -len(rows[r].tokens))
         start = 0
-        while start < len(members):
-            chunk = members[start : start + batch]
+        batch = None
+        while start < len(leaves):
+            longest = len(rows[leaves[start]].tokens) - depth
+            keep = longest - (rows[leaves[start]].begin - depth)
+            batch = batch or self._rows_per_batch(depth, longest, keep, override_bs)
+            chunk = leaves[start : start + batch]
             try:
-                scored += self._score_chunk(items, shared, chunk, cache)
+                answers = self._score_chunk(rows, distinct, wanted, chunk, cache, depth)
             except torch.OutOfMemoryError:
                 if batch == 1:
                     raise
@@ -142,22 +218,21 @@ class PrefixSharingLM(HFLM):
                 if torch.cuda.is_available():
                     torch.cuda.empty_cache()
                 continue
+            for row in chunk:
+                done(row, answers[row])
             start += len(chunk)
-        return scored
 
     @torch.no_grad()
-    def _score_chunk(self, items: list[_Item], shared: int, chunk: list[int], cache) -> list:
-        """Score one batch of suffixes against a copy of the prefix cache."""
-        scored = []
-        suffixes = [items[m].tokens[shared:] for m in chunk]
+    def _score_chunk(self, rows, distinct, wanted, chunk: list[int], cache, depth: int) -> dict:
+        """One forward pass over a batch of suffixes; each request's (log-likelihood, is_greedy)."""
+        suffixes = [rows[r].tokens[depth:] for r in chunk]
         ids = torch.full((len(chunk), max(len(s) for s in suffixes)), self.tokenizer.pad_token_id or 0,
                          dtype=torch.long, device=self.device)
-        for row, suffix in enumerate(suffixes):
-            ids[row, : len(suffix)] = torch.tensor(suffix, dtype=torch.long)
+        for i, suffix in enumerate(suffixes):
+            ids[i, : len(suffix)] = torch.tensor(suffix, dtype=torch.long)
         self.stats.tokens_forwarded += sum(len(s) for s in suffixes)
         # Only the positions that predict a continuation token go through the output layer.
-        spans = [(len(s) - len(items[m].continuation), len(s)) for s, m in zip(suffixes, chunk)]
-        keep = sorted({p for begin, end in spans for p in range(begin, end)})
+        keep = sorted({p for r, s in zip(chunk, suffixes) for p in range(rows[r].begin - depth, len(s))})
         column = {p: i for i, p in enumerate(keep)}
         kwargs: dict = {"logits_to_keep": torch.tensor(keep, device=self.device)}
         if cache is not None:
@@ -165,10 +240,16 @@ class PrefixSharingLM(HFLM):
             expanded.batch_repeat_interleave(len(chunk))
             kwargs |= {"past_key_values": expanded, "use_cache": True}
         logits = self.model(ids, **kwargs).logits  # [batch, len(keep), vocab]
-        for row, (m, (begin, end)) in enumerate(zip(chunk, spans)):
-            rows = logits[row, [column[p] for p in range(begin, end)]]  # full output vocab, as lm-eval
-            logprobs = F.log_softmax(rows, dim=-1, dtype=self.softmax_dtype)
-            target = torch.tensor(items[m].continuation, dtype=torch.long, device=self.device)
-            picked = logprobs.gather(-1, target.unsqueeze(-1)).squeeze(-1)
-            scored.append((m, (float(picked.sum()), bool((logprobs.argmax(dim=-1) == target).all()))))
-        return scored
+        answers: dict[int, dict[int, tuple[float, bool]]] = {}
+        for i, (r, suffix) in enumerate(zip(chunk, suffixes)):
+            answers[r] = {}
+            for request in wanted[r]:
+                continuation = distinct[request][1]
+                end = len(suffix)
+                begin = end - len(continuation)
+                selected = logits[i, [column[p] for p in range(begin, end)]]  # full output vocab, as lm-eval
+                logprobs = F.log_softmax(selected, dim=-1, dtype=self.softmax_dtype)
+                target = torch.tensor(continuation, dtype=torch.long, device=self.device)
+                picked = logprobs.gather(-1, target.unsqueeze(-1)).squeeze(-1)
+                answers[r][request] = (float(picked.sum()), bool((logprobs.argmax(dim=-1) == target).all()))
+        return answers
