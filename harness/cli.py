@@ -121,8 +121,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--limit", type=int, help="evaluate only the first N docs of each (sub)task")
     run.add_argument("--num-fewshot", type=int, help="override the task's pinned number of few-shot examples")
     run.add_argument("--batch-size", default="8", help="batch size, or auto (default 8)")
-    run.add_argument("--backend", choices=("hf", "harness"), default="hf",
-                     help="hf: lm-eval's hf backend (default); harness: prefix-shared scoring (experimental)")
+    run.add_argument("--backend", choices=("harness", "hf"), default="harness",
+                     help="harness: lm-eval's hf model with prefix-tree scoring (default); hf: lm-eval's hf backend")
     run.add_argument("--device", choices=("cpu", "cuda"), help="default: cuda when present, else cpu")
     run.add_argument("--dtype", help="override the registry's dtype (float32, bfloat16, float16, auto)")
     run.add_argument("--output", default=str(Path("results") / "runs"), help="folder for result files")

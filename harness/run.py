@@ -32,7 +32,7 @@ class RunSpec:
     num_fewshot: int | None = None
     batch_size: str = "8"
     device: str = "cpu"
-    backend: str = "hf"
+    backend: str = "harness"
     dtype: str | None = None
     seeds: dict[str, int] = field(default_factory=lambda: dict(SEEDS))
 
