@@ -35,7 +35,7 @@ test: $(STAMP) chromium
 test-quick: $(STAMP)
 	$(OFFLINE) $(BIN)/python -m pytest -q -m "not slow and not heavy"
 
-# Long correctness runs (the embedded model on 50 docs per task vs lm-eval's hf): ~30 min on 2 CPU cores.
+# Long correctness runs (the embedded model on 50 docs per task vs lm-eval's hf); HARNESS_TEST_DEVICE=cuda for a GPU.
 test-heavy: $(STAMP)
 	$(OFFLINE) $(BIN)/python -m pytest -q -m heavy
 

@@ -164,7 +164,8 @@ class PrefixSharingLM(HFLM):
         position = {key: i for i, key in enumerate(distinct)}
         results = [scores[position[key]] for key in keys]
         for (request, _, _), answer in zip(requests, results):
-            self.cache_hook.add_partial("loglikelihood", request, answer)
+            if request is not None:  # rolling-window requests have no cache key
+                self.cache_hook.add_partial("loglikelihood", request, answer)
         return results
 
     @torch.no_grad()
