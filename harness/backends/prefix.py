@@ -18,7 +18,7 @@ from __future__ import annotations
 import copy
 import logging
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import psutil
@@ -67,6 +67,17 @@ class ScoringStats:
     rows: int = 0
     nodes: int = 0
     tokens_forwarded: int = 0
+
+
+@dataclass(frozen=True)
+class _Pass:
+    """One scoring call: its rows, the distinct requests read from each row, and where answers go."""
+
+    rows: list[Row]
+    requests: list[tuple[tuple[int, ...], tuple[int, ...]]]  # distinct (context, continuation)
+    wanted: dict[int, list[int]]  # row -> distinct requests read from its logits
+    done: Callable[[int, dict[int, tuple[float, bool]]], None]  # (row, {request: answer})
+    override_bs: int | None
 
 
 def _common_prefix_length(a: Sequence[int], b: Sequence[int]) -> int:
@@ -158,9 +169,10 @@ class PrefixSharingLM(HFLM):
                 scores.update(answers)
                 bar.update(sum(copies[distinct[r]] for r in wanted[row]))
 
+            work = _Pass(rows, distinct, wanted, done, override_bs)
             for child in tree.children:
-                self._score_node(rows, distinct, wanted, child, None, 0, done)
-            self._score_leaves(rows, distinct, wanted, tree.leaves, None, 0, done, override_bs)
+                self._score_node(work, child, None, 0)
+            self._score_leaves(work, tree.leaves, None, 0)
         position = {key: i for i, key in enumerate(distinct)}
         results = [scores[position[key]] for key in keys]
         for (request, _, _), answer in zip(requests, results):
@@ -169,18 +181,17 @@ class PrefixSharingLM(HFLM):
         return results
 
     @torch.no_grad()
-    def _score_node(self, rows, distinct, wanted, node: Node, cache, depth: int, done) -> None:
+    def _score_node(self, work: _Pass, node: Node, cache, depth: int) -> None:
         """Run ``node``'s tokens past ``depth`` on top of ``cache`` (which it takes over), then below it."""
-        extension = rows[node.rows()[0]].tokens[depth : node.depth]
+        extension = work.rows[node.rows()[0]].tokens[depth : node.depth]
         ids = torch.tensor([extension], dtype=torch.long, device=self.device)
         cache = self.model(ids, past_key_values=cache, use_cache=True, logits_to_keep=1).past_key_values
         self.stats.nodes += 1
         self.stats.tokens_forwarded += len(extension)
-        self._score_leaves(rows, distinct, wanted, node.leaves, cache, node.depth, done, None)
+        self._score_leaves(work, node.leaves, cache, node.depth)
         for i, child in enumerate(node.children):
             last = i == len(node.children) - 1
-            self._score_node(rows, distinct, wanted, child, cache if last else copy.deepcopy(cache),
-                             node.depth, done)
+            self._score_node(work, child, cache if last else copy.deepcopy(cache), node.depth)
 
     def _rows_per_batch(self, depth: int, suffix: int, keep: int, override_bs: int | None) -> int:
         """Suffixes per forward pass: the fixed batch size, or (``auto``) what fits in memory."""
@@ -198,19 +209,19 @@ class PrefixSharingLM(HFLM):
         return int(max(1, min(MAX_AUTO_ROWS, free // max(per_row, 1))))
 
     @torch.no_grad()
-    def _score_leaves(self, rows, distinct, wanted, leaves: list[int], cache, depth: int, done,
-                      override_bs: int | None) -> None:
+    def _score_leaves(self, work: _Pass, leaves: list[int], cache, depth: int) -> None:
         """Score ``leaves`` as batches of suffixes (past ``depth``) against ``cache``, longest first."""
+        rows = work.rows
         leaves = sorted(leaves, key=lambda r: -len(rows[r].tokens))
         start = 0
         batch = None
         while start < len(leaves):
             longest = len(rows[leaves[start]].tokens) - depth
             keep = longest - (rows[leaves[start]].begin - depth)
-            batch = batch or self._rows_per_batch(depth, longest, keep, override_bs)
+            batch = batch or self._rows_per_batch(depth, longest, keep, work.override_bs)
             chunk = leaves[start : start + batch]
             try:
-                answers = self._score_chunk(rows, distinct, wanted, chunk, cache, depth)
+                answers = self._score_chunk(work, chunk, cache, depth)
             except torch.OutOfMemoryError:
                 if batch == 1:
                     raise
@@ -220,12 +231,13 @@ class PrefixSharingLM(HFLM):
                     torch.cuda.empty_cache()
                 continue
             for row in chunk:
-                done(row, answers[row])
+                work.done(row, answers[row])
             start += len(chunk)
 
     @torch.no_grad()
-    def _score_chunk(self, rows, distinct, wanted, chunk: list[int], cache, depth: int) -> dict:
+    def _score_chunk(self, work: _Pass, chunk: list[int], cache, depth: int) -> dict:
         """One forward pass over a batch of suffixes; each request's (log-likelihood, is_greedy)."""
+        rows = work.rows
         suffixes = [rows[r].tokens[depth:] for r in chunk]
         ids = torch.full((len(chunk), max(len(s) for s in suffixes)), self.tokenizer.pad_token_id or 0,
                          dtype=torch.long, device=self.device)
@@ -244,8 +256,8 @@ class PrefixSharingLM(HFLM):
         answers: dict[int, dict[int, tuple[float, bool]]] = {}
         for i, (r, suffix) in enumerate(zip(chunk, suffixes)):
             answers[r] = {}
-            for request in wanted[r]:
-                continuation = distinct[request][1]
+            for request in work.wanted[r]:
+                continuation = work.requests[request][1]
                 end = len(suffix)
                 begin = end - len(continuation)
                 selected = logits[i, [column[p] for p in range(begin, end)]]  # full output vocab, as lm-eval
