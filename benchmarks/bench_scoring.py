@@ -27,7 +27,7 @@ from lm_eval.models.huggingface import HFLM  # noqa: E402
 from lm_eval.tasks import TaskManager  # noqa: E402
 
 from harness.backends import PrefixSharingLM  # noqa: E402
-from harness.backends.prefix import _common_prefix_length  # noqa: E402
+from harness.backends.prefix import common_prefix_length, model_input  # noqa: E402
 from harness.paths import TASKS_DIR  # noqa: E402
 from harness.registry import resolve_model  # noqa: E402
 
@@ -79,7 +79,7 @@ def _trie_size(sequences: list[tuple[int, ...]]) -> int:
     """Nodes of the token prefix tree of ``sequences``: each sorted sequence adds what it does not share."""
     size, previous = 0, ()
     for sequence in sorted(set(sequences)):
-        size += len(sequence) - _common_prefix_length(previous, sequence)
+        size += len(sequence) - common_prefix_length(previous, sequence)
         previous = sequence
     return size
 
@@ -88,8 +88,7 @@ def _inputs(lm: HFLM, requests) -> list[tuple[int, ...]]:
     """The model inputs of all requests, tokenized exactly as lm-eval does."""
     inputs = []
     for request in requests:
-        ctx, cont = lm._encode_pair(*request.args)
-        inputs.append(tuple((ctx + cont)[-(lm.max_length + 1):][:-1]))
+        inputs.append(model_input(*lm._encode_pair(*request.args), lm.max_length))
     return inputs
 
 

@@ -16,6 +16,7 @@ Tokenization, BOS handling and left truncation are lm-eval's own: this class onl
 from __future__ import annotations
 
 import copy
+import functools
 import logging
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -57,6 +58,9 @@ class Node:
     def rows(self) -> list[int]:
         return self.leaves + [row for child in self.children for row in child.rows()]
 
+    def first_row(self) -> int:
+        return self.leaves[0] if self.leaves else self.children[0].first_row()
+
 
 @dataclass
 class ScoringStats:
@@ -80,7 +84,12 @@ class _Pass:
     override_bs: int | None
 
 
-def _common_prefix_length(a: Sequence[int], b: Sequence[int]) -> int:
+def model_input(context: Sequence[int], continuation: Sequence[int], max_length: int) -> tuple[int, ...]:
+    """The tokens lm-eval's ``hf`` feeds the model for a request: left-truncated, last token dropped."""
+    return tuple((list(context) + list(continuation))[-(max_length + 1):][:-1])
+
+
+def common_prefix_length(a: Sequence[int], b: Sequence[int]) -> int:
     n = min(len(a), len(b))
     i = 0
     while i < n and a[i] == b[i]:
@@ -105,7 +114,7 @@ def _split(rows: list[Row], members: list[int], node: Node, min_shared: int) -> 
         row = rows[index]
         if runs:
             shared, run = runs[-1]
-            depth = min(shared, _common_prefix_length(rows[run[0]].tokens, row.tokens), row.begin)
+            depth = min(shared, common_prefix_length(rows[run[0]].tokens, row.tokens), row.begin)
             if depth >= node.depth + min_shared:
                 runs[-1] = (depth, [*run, index])
                 continue
@@ -145,10 +154,9 @@ class PrefixSharingLM(HFLM):
     ) -> list[tuple[float, bool]]:
         if not self._kv_cache_ok:
             return super()._loglikelihood_tokens(requests, disable_tqdm=disable_tqdm, override_bs=override_bs)
-        window = self.max_length + 1
         keys = [(tuple(ctx), tuple(cont)) for _, ctx, cont in requests]
         distinct = list(dict.fromkeys(keys))
-        inputs = [tuple((ctx + cont)[-window:][:-1]) for ctx, cont in distinct]
+        inputs = [model_input(ctx, cont, self.max_length) for ctx, cont in distinct]
         row_of = {tokens: i for i, tokens in enumerate(dict.fromkeys(inputs))}
         begins: dict[int, int] = {}
         for tokens, (_, cont) in zip(inputs, distinct):
@@ -183,7 +191,7 @@ class PrefixSharingLM(HFLM):
     @torch.no_grad()
     def _score_node(self, work: _Pass, node: Node, cache, depth: int) -> None:
         """Run ``node``'s tokens past ``depth`` on top of ``cache`` (which it takes over), then below it."""
-        extension = work.rows[node.rows()[0]].tokens[depth : node.depth]
+        extension = work.rows[node.first_row()].tokens[depth : node.depth]
         ids = torch.tensor([extension], dtype=torch.long, device=self.device)
         cache = self.model(ids, past_key_values=cache, use_cache=True, logits_to_keep=1).past_key_values
         self.stats.nodes += 1
@@ -192,6 +200,10 @@ class PrefixSharingLM(HFLM):
         for i, child in enumerate(node.children):
             last = i == len(node.children) - 1
             self._score_node(work, child, cache if last else copy.deepcopy(cache), node.depth)
+
+    @functools.cached_property
+    def _kv_bytes(self) -> int:
+        return _kv_bytes_per_token(self.model.config, next(self.model.parameters()).dtype)
 
     def _rows_per_batch(self, depth: int, suffix: int, keep: int, override_bs: int | None) -> int:
         """Suffixes per forward pass: the fixed batch size, or (``auto``) what fits in memory."""
@@ -203,8 +215,7 @@ class PrefixSharingLM(HFLM):
             free = torch.cuda.mem_get_info(self.device)[0] * 0.6
         else:
             free = psutil.virtual_memory().available * 0.25
-        dtype = next(self.model.parameters()).dtype
-        per_row = ((depth + suffix) * _kv_bytes_per_token(self.model.config, dtype)
+        per_row = ((depth + suffix) * self._kv_bytes
                    + keep * self.model.config.get_text_config().vocab_size * 4 * 2)
         return int(max(1, min(MAX_AUTO_ROWS, free // max(per_row, 1))))
 
