@@ -1,8 +1,10 @@
-"""The ``harness`` command line: ``run``, ``report``, ``compare``, ``models``, ``tasks``."""
+"""The ``harness`` command line: ``run``, ``prompt``, ``report``, ``compare``, ``models``, ``tasks``."""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -48,8 +50,32 @@ def _fmt(value: float | None) -> str:
     return "" if value is None else f"{value:.4f}"
 
 
-def _cmd_run(args: argparse.Namespace) -> int:
+def _model(args: argparse.Namespace):
+    """The ``--model`` spec, with its chat template replaced by ``--chat-template`` when given."""
     from harness.registry import resolve_model
+
+    model = resolve_model(args.model)
+    return dataclasses.replace(model, template=args.chat_template) if args.chat_template else model
+
+
+def _cmd_prompt(args: argparse.Namespace) -> int:
+    from harness.templates import check_chat_options, encode_prompt, load_tokenizer, render_prompt
+
+    model = _model(args)
+    check_chat_options(model, args.chat, args.system)
+    tokenizer = load_tokenizer(model, Path(args.tokenizer) if args.tokenizer else None)
+    prompt = render_prompt(model, tokenizer, args.text, args.chat, args.system)
+    if not args.ids:
+        sys.stdout.write(prompt)
+        return 0
+    ids = encode_prompt(tokenizer, prompt)
+    print(f"text: {json.dumps(prompt, ensure_ascii=False)}")
+    print(f"ids ({len(ids)}): {json.dumps(ids)}")
+    print(f"tokens: {json.dumps(tokenizer.convert_ids_to_tokens(ids), ensure_ascii=False)}")
+    return 0
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
     from harness.run import RunSpec, default_device, evaluate
 
     tasks = tuple(name.strip() for name in args.tasks.split(",") if name.strip())
@@ -58,7 +84,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if args.limit is not None and args.limit < 1:
         raise HarnessError(f"--limit must be a positive number of docs, got {args.limit}", "pass --limit 1 or more")
     spec = RunSpec(
-        model=resolve_model(args.model),
+        model=_model(args),
         tasks=tasks,
         limit=args.limit,
         num_fewshot=args.num_fewshot,
@@ -66,6 +92,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         device=args.device or default_device(),
         dtype=args.dtype,
         backend=args.backend,
+        chat=args.chat,
+        system=args.system,
     )
     outcomes = evaluate(spec, Path(args.output))
     rows = [
@@ -111,6 +139,16 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_chat_options(parser: argparse.ArgumentParser) -> None:
+    from harness.templates import TEMPLATES
+
+    parser.add_argument("--chat", action="store_true",
+                        help="apply the model's chat template (few-shot examples become conversation turns)")
+    parser.add_argument("--system", help="system prompt for --chat (default: the template's own, if any)")
+    parser.add_argument("--chat-template", choices=(*TEMPLATES, "tokenizer"),
+                        help="the chat template to use instead of the registry's (tokenizer: the tokenizer's own)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="harness", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -126,7 +164,16 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--device", choices=("cpu", "cuda"), help="default: cuda when present, else cpu")
     run.add_argument("--dtype", help="override the registry's dtype (float32, bfloat16, float16, auto)")
     run.add_argument("--output", default=str(Path("results") / "runs"), help="folder for result files")
+    _add_chat_options(run)
     run.set_defaults(handler=_cmd_run)
+
+    prompt = commands.add_parser("prompt", help="print exactly the prompt (and token ids) a model will see")
+    prompt.add_argument("--model", required=True, help="registry name, hub id, local HF folder or .gguf file")
+    prompt.add_argument("--text", required=True, help="the user message (or plain prompt without --chat)")
+    prompt.add_argument("--ids", action="store_true", help="also print the token ids and tokens")
+    prompt.add_argument("--tokenizer", help="a tokenizer folder or tokenizer.json to use instead of the model's")
+    _add_chat_options(prompt)
+    prompt.set_defaults(handler=_cmd_prompt)
 
     report = commands.add_parser("report", help="charts, tables and an HTML page beside published scores")
     report.add_argument("--runs", help="folder of run results (default: none, published scores only)")

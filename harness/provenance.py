@@ -26,6 +26,11 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
+def sha256_text(text: str) -> str:
+    """SHA-256 of a string's UTF-8 bytes."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
 def git_commit() -> dict[str, str | bool | None]:
     """The project's git commit and whether the work tree had uncommitted changes."""
 

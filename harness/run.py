@@ -17,6 +17,7 @@ from harness.errors import HarnessError
 from harness.paths import PROJECT_ROOT, RUNS_DIR
 from harness.registry import ModelSpec
 from harness.tasks import catalogue, expand, task_manager, yaml_files
+from harness.templates import check_chat_options, install_chat_template
 
 SEEDS = {"random_seed": 0, "numpy_random_seed": 1234, "torch_random_seed": 1234, "fewshot_random_seed": 1234}
 _EXPECTED_WARNINGS = ("Custom kwargs can be passed", "num_fewshot > 0 but fewshot_split is None")
@@ -34,6 +35,8 @@ class RunSpec:
     device: str = "cpu"
     backend: str = "harness"
     dtype: str | None = None
+    chat: bool = False
+    system: str | None = None
     seeds: dict[str, int] = field(default_factory=lambda: dict(SEEDS))
 
     @property
@@ -84,14 +87,17 @@ def load_model(spec: RunSpec):
     else:
         kwargs = {"pretrained": model.hub_id, "revision": model.revision}
     try:
-        return backend_class(spec.backend)(**kwargs, device=spec.device, batch_size=spec.batch_size,
-                                           dtype=spec.effective_dtype)
+        lm = backend_class(spec.backend)(**kwargs, device=spec.device, batch_size=spec.batch_size,
+                                         dtype=spec.effective_dtype)
     except (OSError, ValueError, RuntimeError, EnvironmentError) as exc:
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise HarnessError(
             f"could not load model {model.name}: {first_line[:300]}",
             "check that the weight files are complete and readable (re-download them), or that the hub is reachable",
         ) from None
+    if spec.chat:
+        install_chat_template(model, lm.tokenizer)
+    return lm
 
 
 def _weights_provenance(model: ModelSpec, lm) -> dict[str, Any]:
@@ -177,6 +183,9 @@ def _evaluate_task(spec: RunSpec, lm, manager, task: str, model_info: dict, stam
         task_manager=manager,
         log_samples=True,
         device=spec.device,
+        apply_chat_template=spec.chat,
+        fewshot_as_multiturn=spec.chat,
+        system_instruction=spec.system,
         **spec.seeds,
     )
     wall = time.perf_counter() - clock
@@ -201,6 +210,10 @@ def _evaluate_task(spec: RunSpec, lm, manager, task: str, model_info: dict, stam
     deviations = sorted({d for config in configs.values() for d in (config.get("metadata") or {}).get("deviations", [])})
     if spec.limit is not None:
         deviations.append(f"--limit {spec.limit}: only the first {spec.limit} docs of each (sub)task were evaluated")
+    if spec.chat:
+        template = "the tokenizer's own" if spec.model.template == "tokenizer" else f"the {spec.model.template}"
+        deviations.append(f"prompts rendered through {template} chat template, few-shot examples as conversation "
+                          "turns (the pinned settings use plain prompts)")
     n_shot = result["n-shot"].get(subtasks[0])
     if info is not None and n_shot != info.num_fewshot:
         deviations.append(f"{n_shot}-shot (--num-fewshot) instead of the task's pinned {info.num_fewshot}-shot")
@@ -238,6 +251,7 @@ def _evaluate_task(spec: RunSpec, lm, manager, task: str, model_info: dict, stam
             "dtype": spec.effective_dtype,
             "batch_size": spec.batch_size,
             "backend": spec.backend,
+            "chat_template": _chat_provenance(spec, lm),
             "limit": spec.limit,
             "started": started.isoformat(),
             "finished": provenance.utc_now().isoformat(),
@@ -248,6 +262,15 @@ def _evaluate_task(spec: RunSpec, lm, manager, task: str, model_info: dict, stam
     json_path, samples_path = store.result_paths(output_dir, spec.model.slug, name, stamp)
     store.save_result(json_path, samples_path, payload, records)
     return TaskOutcome(name, json_path, samples_path, n_shot, n, metrics, primary)
+
+
+def _chat_provenance(spec: RunSpec, lm) -> dict[str, Any] | None:
+    """The chat template a run's prompts went through (name, Jinja source and its sha256), or None."""
+    if not spec.chat:
+        return None
+    jinja = lm.tokenizer.chat_template
+    return {"name": spec.model.template, "system": spec.system, "fewshot_as_multiturn": True,
+            "jinja": jinja, "sha256": provenance.sha256_text(jinja)}
 
 
 def _gold_index(manager, task: str):
@@ -294,6 +317,7 @@ def _check_builtin_loads(manager, name: str) -> None:
 def preflight(spec: RunSpec):
     """Check tasks, YAML and data before any model is loaded; returns the TaskManager to run with."""
     _quiet_expected_warnings()
+    check_chat_options(spec.model, spec.chat, spec.system)
     names = expand(list(spec.tasks))
     manager = task_manager(names)  # checks YAML paths given by the user; catalogue() checks ours
     own = catalogue()

@@ -29,3 +29,31 @@ def run_cli(*args: str, env: dict[str, str] | None = None, timeout: int = 1800) 
     return subprocess.run(
         [sys.executable, "-m", "harness", *args], capture_output=True, text=True, env=full_env, timeout=timeout
     )
+
+needs_tokenizers = pytest.mark.skipif(
+    not TOKENIZERS.is_dir(), reason="../shared/tokenizers (the real Llama 2 and GPT-NeoX tokenizers) is not present"
+)
+
+
+def random_model(folder: Path, kind: str) -> Path:
+    """A small random-weight Llama (on the real Llama 2 tokenizer) or GPT-NeoX (Dolly's tokenizer) folder."""
+    import torch
+    from transformers import GPTNeoXConfig, GPTNeoXForCausalLM, LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+    torch.manual_seed(0)
+    if kind == "llama":
+        tokenizer = PreTrainedTokenizerFast(tokenizer_file=str(TOKENIZERS / "llama2" / "tokenizer.json"),
+                                            bos_token="<s>", eos_token="</s>", unk_token="<unk>")
+        config = LlamaConfig(vocab_size=32000, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                             num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=4096,
+                             bos_token_id=1, eos_token_id=2)
+        model = LlamaForCausalLM(config)
+    else:
+        tokenizer = PreTrainedTokenizerFast(tokenizer_file=str(TOKENIZERS / "gpt-neox" / "20B_tokenizer.json"),
+                                            bos_token="<|endoftext|>", eos_token="<|endoftext|>")
+        config = GPTNeoXConfig(vocab_size=50432, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                               num_attention_heads=4, max_position_embeddings=2048, bos_token_id=0, eos_token_id=0)
+        model = GPTNeoXForCausalLM(config)
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder

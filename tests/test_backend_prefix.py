@@ -23,7 +23,7 @@ from harness.backends import PrefixSharingLM
 from harness.backends.prefix import Row, build_tree
 from harness.paths import TASKS_DIR
 from harness.registry import resolve_model
-from tests.conftest import TOKENIZERS, needs_mirror
+from tests.conftest import needs_mirror, needs_tokenizers, random_model
 
 TASKS = ["arc_challenge", "hellaswag", "mmlu_anatomy", "winogrande", "truthfulqa_mc2"]
 DEVICE = os.environ.get("HARNESS_TEST_DEVICE", "cpu")
@@ -97,42 +97,20 @@ def test_embedded_model_matches_lm_eval_hf_on_fifty_docs_per_task() -> None:
     _compare_at_batch_sizes(_embedded_kwargs(), limit=50)
 
 
-def _random_model(folder: Path, kind: str) -> Path:
-    from transformers import GPTNeoXConfig, GPTNeoXForCausalLM, LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
-
-    torch.manual_seed(0)
-    if kind == "llama":
-        tokenizer = PreTrainedTokenizerFast(tokenizer_file=str(TOKENIZERS / "llama2" / "tokenizer.json"),
-                                            bos_token="<s>", eos_token="</s>", unk_token="<unk>")
-        config = LlamaConfig(vocab_size=32000, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-                             num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=4096,
-                             bos_token_id=1, eos_token_id=2)
-        model = LlamaForCausalLM(config)
-    else:
-        tokenizer = PreTrainedTokenizerFast(tokenizer_file=str(TOKENIZERS / "gpt-neox" / "20B_tokenizer.json"),
-                                            bos_token="<|endoftext|>", eos_token="<|endoftext|>")
-        config = GPTNeoXConfig(vocab_size=50432, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-                               num_attention_heads=4, max_position_embeddings=2048, bos_token_id=0, eos_token_id=0)
-        model = GPTNeoXForCausalLM(config)
-    model.save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return folder
-
-
 @needs_mirror
 @pytest.mark.slow
-@pytest.mark.skipif(not TOKENIZERS.is_dir(), reason="../shared/tokenizers is not present on this machine")
+@needs_tokenizers
 @pytest.mark.parametrize("kind", ["llama", "neox"])
 def test_random_models_on_real_tokenizers_match_lm_eval_hf(tmp_path: Path, kind: str) -> None:
-    folder = _random_model(tmp_path / kind, kind)
+    folder = random_model(tmp_path / kind, kind)
     _compare_at_batch_sizes({"pretrained": str(folder), "device": DEVICE, "dtype": "float32"}, limit=50)
 
 
-@pytest.mark.skipif(not TOKENIZERS.is_dir(), reason="../shared/tokenizers is not present on this machine")
+@needs_tokenizers
 def test_rolling_loglikelihood_matches_lm_eval_hf(tmp_path: Path) -> None:
     from lm_eval.api.instance import Instance
 
-    folder = _random_model(tmp_path / "llama", "llama")
+    folder = random_model(tmp_path / "llama", "llama")
     texts = ["The quick brown fox jumps over the lazy dog. " * 40, "  Leading spaces,\ttabs and 'quotes' é ü 中文"]
     requests = [Instance("loglikelihood_rolling", {}, (text,), i) for i, text in enumerate(texts)]
     kwargs = {"pretrained": str(folder), "device": DEVICE, "dtype": "float32", "max_length": 128}
@@ -142,11 +120,11 @@ def test_rolling_loglikelihood_matches_lm_eval_hf(tmp_path: Path) -> None:
         assert ours == pytest.approx(reference, abs=1e-4)
 
 
-@pytest.mark.skipif(not TOKENIZERS.is_dir(), reason="../shared/tokenizers is not present on this machine")
+@needs_tokenizers
 def test_model_without_kv_cache_falls_back_to_lm_eval_scoring(tmp_path: Path, caplog) -> None:
     from lm_eval.api.instance import Instance
 
-    folder = _random_model(tmp_path / "llama", "llama")
+    folder = random_model(tmp_path / "llama", "llama")
     kwargs = {"pretrained": str(folder), "device": DEVICE, "dtype": "float32", "use_cache": False}
     requests = [Instance("loglikelihood", {}, ("Question: 2+2?\nAnswer:", answer), i)
                 for i, answer in enumerate([" 4", " five", " 22"])]
