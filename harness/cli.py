@@ -11,6 +11,9 @@ from pathlib import Path
 
 from harness.errors import HarnessError
 
+# The --backend names (harness.backends.BACKENDS, kept here so building the parser imports no torch).
+BACKEND_NAMES = ("harness", "hf", "llama-cpp", "openai-compatible", "vllm")
+
 
 def _table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     cells = [[str(h) for h in headers], *[["" if v is None else str(v) for v in row] for row in rows]]
@@ -94,6 +97,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         backend=args.backend,
         chat=args.chat,
         system=args.system,
+        base_url=args.base_url,
+        tokenizer=Path(args.tokenizer) if args.tokenizer else None,
     )
     outcomes = evaluate(spec, Path(args.output))
     rows = [
@@ -159,8 +164,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--limit", type=int, help="evaluate only the first N docs of each (sub)task")
     run.add_argument("--num-fewshot", type=int, help="override the task's pinned number of few-shot examples")
     run.add_argument("--batch-size", default="8", help="batch size, or auto (default 8)")
-    run.add_argument("--backend", choices=("harness", "hf"), default="harness",
-                     help="harness: lm-eval's hf model with prefix-tree scoring (default); hf: lm-eval's hf backend")
+    run.add_argument("--backend", choices=BACKEND_NAMES, default="harness",
+                     help="harness: transformers with prefix-tree scoring (default); hf: lm-eval's hf backend; "
+                          "llama-cpp: GGUF files through llama.cpp; openai-compatible: a server (--base-url); "
+                          "vllm: lm-eval's vLLM backend")
+    run.add_argument("--base-url", help="for --backend openai-compatible: the server's API root, e.g. "
+                                        "http://127.0.0.1:8000/v1 (API key from $HARNESS_API_KEY or $OPENAI_API_KEY)")
+    run.add_argument("--tokenizer", help="a tokenizer folder or tokenizer.json to use instead of the model's")
     run.add_argument("--device", choices=("cpu", "cuda"), help="default: cuda when present, else cpu")
     run.add_argument("--dtype", help="override the registry's dtype (float32, bfloat16, float16, auto)")
     run.add_argument("--output", default=str(Path("results") / "runs"), help="folder for result files")
@@ -194,11 +204,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _close_progress_bars() -> None:
+    """Close bars left open by the failed work, so the error is the last line the user sees."""
+    tqdm = sys.modules.get("tqdm")
+    for bar in list(getattr(getattr(tqdm, "tqdm", None), "_instances", ())):
+        bar.close()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.handler(args)
     except HarnessError as error:
+        _close_progress_bars()
         print(str(error), file=sys.stderr)
         return error.exit_code
     except KeyboardInterrupt:

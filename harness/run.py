@@ -17,7 +17,7 @@ from harness.errors import HarnessError
 from harness.paths import PROJECT_ROOT, RUNS_DIR
 from harness.registry import ModelSpec
 from harness.tasks import catalogue, expand, task_manager, yaml_files
-from harness.templates import check_chat_options, install_chat_template
+from harness.templates import check_chat_options, install_chat_template, load_tokenizer
 
 SEEDS = {"random_seed": 0, "numpy_random_seed": 1234, "torch_random_seed": 1234, "fewshot_random_seed": 1234}
 _EXPECTED_WARNINGS = ("Custom kwargs can be passed", "num_fewshot > 0 but fewshot_split is None")
@@ -37,6 +37,8 @@ class RunSpec:
     dtype: str | None = None
     chat: bool = False
     system: str | None = None
+    base_url: str | None = None
+    tokenizer: Path | None = None
     seeds: dict[str, int] = field(default_factory=lambda: dict(SEEDS))
 
     @property
@@ -75,28 +77,47 @@ def _quiet_expected_warnings() -> None:
     datasets.disable_progress_bars()
 
 
+def _backend_kwargs(spec: RunSpec) -> dict[str, Any]:
+    """What the spec's backend is constructed with: weights (GGUF, folder or hub id), or a server."""
+    model = spec.model
+    if spec.backend == "openai-compatible":
+        if not spec.base_url:
+            raise HarnessError("--backend openai-compatible needs the server's address",
+                               "pass --base-url, e.g. --base-url http://127.0.0.1:8000/v1")
+        return {"base_url": spec.base_url, "model": model.hub_id or model.name,
+                "tokenizer": load_tokenizer(model, spec.tokenizer)}
+    if model.gguf_path is not None:
+        weights = {"pretrained": str(model.gguf_path.parent), "gguf_file": model.gguf_path.name}
+    elif spec.backend == "llama-cpp":
+        raise HarnessError(f"--backend llama-cpp runs GGUF files, and {model.name} is not one",
+                           "pass a .gguf file as --model, or use --backend harness")
+    elif model.local_path is not None:
+        weights = {"pretrained": str(model.local_path)}
+    else:
+        weights = {"pretrained": model.hub_id, "revision": model.revision}
+    return {**weights, "device": spec.device, "batch_size": spec.batch_size, "dtype": spec.effective_dtype}
+
+
 def load_model(spec: RunSpec):
-    """The spec's backend (ours by default, or lm-eval's ``hf``) for its weights (GGUF, folder or hub id)."""
+    """The spec's backend (``--backend``) for its model, with the chat template installed for ``--chat``."""
     from harness.backends import backend_class
 
-    model = spec.model
-    if model.gguf_path is not None:
-        kwargs = {"pretrained": str(model.gguf_path.parent), "gguf_file": model.gguf_path.name}
-    elif model.local_path is not None:
-        kwargs = {"pretrained": str(model.local_path)}
-    else:
-        kwargs = {"pretrained": model.hub_id, "revision": model.revision}
+    kwargs = _backend_kwargs(spec)
     try:
-        lm = backend_class(spec.backend)(**kwargs, device=spec.device, batch_size=spec.batch_size,
-                                         dtype=spec.effective_dtype)
+        lm = backend_class(spec.backend)(**kwargs)
+    except ImportError as exc:
+        raise HarnessError(f"--backend {spec.backend} needs the package {exc.name or exc}, which is not installed",
+                           "install it (vLLM needs a GPU machine: pip install vllm), or choose another --backend") from None
     except (OSError, ValueError, RuntimeError, EnvironmentError) as exc:
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise HarnessError(
-            f"could not load model {model.name}: {first_line[:300]}",
+            f"could not load model {spec.model.name}: {first_line[:300]}",
             "check that the weight files are complete and readable (re-download them), or that the hub is reachable",
         ) from None
     if spec.chat:
-        install_chat_template(model, lm.tokenizer)
+        if getattr(lm, "tokenizer", None) is None:  # llama.cpp tokenizes itself; the template renders with HF's
+            lm.tokenizer = load_tokenizer(spec.model, spec.tokenizer)
+        install_chat_template(spec.model, lm.tokenizer)
     return lm
 
 
@@ -183,6 +204,7 @@ def _evaluate_task(spec: RunSpec, lm, manager, task: str, model_info: dict, stam
         task_manager=manager,
         log_samples=True,
         device=spec.device,
+        use_cache=_request_cache(spec, output_dir),
         apply_chat_template=spec.chat,
         fewshot_as_multiturn=spec.chat,
         system_instruction=spec.system,
@@ -251,6 +273,7 @@ def _evaluate_task(spec: RunSpec, lm, manager, task: str, model_info: dict, stam
             "dtype": spec.effective_dtype,
             "batch_size": spec.batch_size,
             "backend": spec.backend,
+            "server": spec.base_url,
             "chat_template": _chat_provenance(spec, lm),
             "limit": spec.limit,
             "started": started.isoformat(),
@@ -262,6 +285,18 @@ def _evaluate_task(spec: RunSpec, lm, manager, task: str, model_info: dict, stam
     json_path, samples_path = store.result_paths(output_dir, spec.model.slug, name, stamp)
     store.save_result(json_path, samples_path, payload, records)
     return TaskOutcome(name, json_path, samples_path, n_shot, n, metrics, primary)
+
+
+def _request_cache(spec: RunSpec, output_dir: Path) -> str | None:
+    """For a server backend, where lm-eval's request cache keeps each answer as it arrives (keyed by the run's
+    model, server and prompt settings), so a run stopped by a failing server does not ask again."""
+    if spec.backend != "openai-compatible":
+        return None
+    key = provenance.sha256_text(repr((spec.model.name, spec.model.revision, spec.base_url, spec.chat, spec.system,
+                                       str(spec.tokenizer))))[:16]
+    folder = Path(output_dir) / ".request-cache"
+    folder.mkdir(parents=True, exist_ok=True)
+    return str(folder / f"{spec.model.slug}-{key}")
 
 
 def _chat_provenance(spec: RunSpec, lm) -> dict[str, Any] | None:

@@ -1,0 +1,186 @@
+"""The OpenAI-compatible backend against a local server that misbehaves on purpose.
+
+A real HTTP server on 127.0.0.1 answers each request with what the test scripts: a well-formed
+completion, a 500 or 429, a response slower than the client's timeout, malformed JSON, or a dropped
+connection. The backend must retry, then stop with one clear line; never hang; keep the answers it
+already received (a rerun asks only for the rest); and never write the API key anywhere.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+from lm_eval.api.instance import Instance
+
+from harness.backends import OpenAICompatibleLM
+from harness.errors import HarnessError
+from harness.registry import resolve_model
+from harness.templates import load_tokenizer
+from tests.conftest import needs_mirror, run_cli
+
+
+class ScriptedServer:
+    """An OpenAI-compatible server whose n-th request gets ``script[n]`` (then ``then`` for every later one)."""
+
+    def __init__(self) -> None:
+        self.script: list[str] = []
+        self.then = "ok"
+        self.requests = 0
+        self.answered = 0
+        self.authorizations: list[str] = []
+        self.paths: list[str] = []
+        self.lock = threading.Lock()
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                with server.lock:
+                    action = server.script[server.requests] if server.requests < len(server.script) else server.then
+                    server.requests += 1
+                    server.authorizations.append(self.headers.get("Authorization", ""))
+                    server.paths.append(self.path)
+                if action == "drop":
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                    return
+                if action == "slow":
+                    time.sleep(4)
+                if action in ("500", "429"):
+                    self.send_response(int(action))
+                    self.end_headers()
+                    self.wfile.write(b'{"error": "scripted failure"}')
+                    return
+                payload = b'{"choices": [' if action == "malformed" else json.dumps(_answer(body)).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+                if action != "malformed":
+                    with server.lock:
+                        server.answered += 1
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def reset(self, script: list[str], then: str = "ok") -> None:
+        self.script, self.then, self.requests, self.answered, self.paths = script, then, 0, 0, []
+
+
+def _answer(body: dict) -> dict:
+    """A completion; an echoed prompt gets log-probability -0.5 at every position (at least one per character)."""
+    if "messages" in body:
+        return {"choices": [{"index": 0, "message": {"role": "assistant", "content": "The answer is 4."}}]}
+    prompts = body["prompt"] if isinstance(body["prompt"], list) else [body["prompt"]]
+    if not body.get("echo"):
+        return {"choices": [{"index": i, "text": "The answer is 4."} for i in range(len(prompts))]}
+    return {"choices": [
+        {"index": i, "text": prompt, "logprobs": {"token_logprobs": [None] + [-0.5] * (len(prompt) + 1),
+                                                  "top_logprobs": [None] + [{"x": -0.5}] * (len(prompt) + 1)}}
+        for i, prompt in enumerate(prompts)
+    ]}
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[ScriptedServer]:
+    scripted = ScriptedServer()
+    yield scripted
+    scripted.httpd.shutdown()
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    return load_tokenizer(resolve_model("smollm2-135m-instruct"))
+
+
+def _lm(server: ScriptedServer, tokenizer, **options) -> OpenAICompatibleLM:
+    return OpenAICompatibleLM(base_url=server.url, model="scripted", tokenizer=tokenizer, num_concurrent=1,
+                              max_retries=3, timeout=options.pop("timeout", 2), **options)
+
+
+def _loglikelihood_requests(n: int) -> list[Instance]:
+    return [Instance("loglikelihood", doc={}, arguments=(f"Question {i}: 2+2=", " 4"), idx=0) for i in range(n)]
+
+
+def test_retries_after_500_and_429_then_succeeds(server: ScriptedServer, tokenizer) -> None:
+    server.reset(["500", "429"])
+    answers = _lm(server, tokenizer).loglikelihood(_loglikelihood_requests(1))
+    assert server.requests == 3, "two failures, then the retry that succeeded"
+    assert answers[0][0] == pytest.approx(-0.5 * len(tokenizer.encode(" 4", add_special_tokens=False)))
+
+
+@pytest.mark.parametrize(
+    ("action", "cause"),
+    [("500", "500"), ("slow", "Timeout"), ("malformed", "JSONDecodeError"), ("drop", "Connection")],
+)
+def test_persistent_failure_retries_then_stops_with_one_clear_line(server, tokenizer, action, cause) -> None:
+    server.reset([], then=action)
+    started = time.monotonic()
+    with pytest.raises(HarnessError) as failure:
+        _lm(server, tokenizer, timeout=1).loglikelihood(_loglikelihood_requests(2))
+    elapsed = time.monotonic() - started
+    message = str(failure.value)
+    assert "\n" not in message and f"the server at {server.url} failed" in message and "after 3 tries" in message
+    assert cause in message, message
+    assert server.requests == 3, "three tries of the first request, then stop"
+    assert elapsed < 60, f"gave up after {elapsed:.0f} s: no hang"
+
+
+@pytest.mark.parametrize("chat", [False, True])
+def test_generation_failure_keeps_earlier_chunks(server: ScriptedServer, tokenizer, chat: bool) -> None:
+    """Plain prompts go to /v1/completions, --chat conversations to /v1/chat/completions; the answers received
+    before a failure reach the cache hook (plain: each as it arrives; chat: a chunk of 4 at a time)."""
+    kept: list[tuple] = []
+
+    class Hook:
+        def add_partial(self, method, args, result) -> None:
+            kept.append((method, args, result))
+
+    lm = _lm(server, tokenizer)
+    lm.set_cache_hook(Hook())
+    contexts = [lm.apply_chat_template([{"role": "user", "content": f"Q{i}"}]) if chat else f"Q{i}" for i in range(6)]
+    requests = [Instance("generate_until", doc={}, arguments=(context, {"until": ["\n"], "max_gen_toks": 8}), idx=0)
+                for context in contexts]
+    server.reset(["ok"] * 4, then="500")  # four answers, then failures
+    with pytest.raises(HarnessError, match="failed generation requests"):
+        lm.generate_until(requests)
+    assert set(server.paths) == {"/v1/chat/completions" if chat else "/v1/completions"}
+    assert [args[0] for _, args, _ in kept] == contexts[:4]
+    assert all(result == "The answer is 4." for _, _, result in kept)
+
+
+@needs_mirror
+def test_run_stopped_by_a_failing_server_resumes_without_asking_again(server, tmp_path: Path) -> None:
+    secret = "sk-test-secret-never-written-0451"
+    args = ("run", "--model", "smollm2-135m-instruct", "--backend", "openai-compatible", "--base-url", server.url,
+            "--tasks", "arc_easy", "--limit", "5", "--output", str(tmp_path))
+    env = {"HARNESS_API_KEY": secret}
+    server.reset(["ok"] * 7, then="500")
+    failed = run_cli(*args, env=env, timeout=600)
+    assert failed.returncode == 2 and "Traceback" not in failed.stderr, failed.stderr
+    assert failed.stderr.strip().splitlines()[-1].startswith(f"error: the server at {server.url} failed")
+    assert not list(tmp_path.glob("*.json")), "no result file for a run that failed"
+    answered_first = server.answered
+    assert answered_first == 7
+
+    server.reset([])
+    done = run_cli(*args, env=env, timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert server.answered == 20 - answered_first, "5 docs x 4 choices, minus the answers already received"
+    assert set(server.authorizations) == {f"Bearer {secret}"}
+    result = json.loads(next(tmp_path.glob("*.json")).read_text())
+    assert result["provenance"]["backend"] == "openai-compatible" and result["provenance"]["server"] == server.url
+    written = [p for p in tmp_path.rglob("*") if p.is_file()]
+    assert written and not any(secret.encode() in p.read_bytes() for p in written)
+    assert secret not in failed.stdout + failed.stderr + done.stdout + done.stderr
