@@ -99,6 +99,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         system=args.system,
         base_url=args.base_url,
         tokenizer=Path(args.tokenizer) if args.tokenizer else None,
+        allow_code_execution=args.allow_code_execution,
     )
     outcomes = evaluate(spec, Path(args.output))
     rows = [
@@ -171,6 +172,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--base-url", help="for --backend openai-compatible: the server's API root, e.g. "
                                         "http://127.0.0.1:8000/v1 (API key from $HARNESS_API_KEY or $OPENAI_API_KEY)")
     run.add_argument("--tokenizer", help="a tokenizer folder or tokenizer.json to use instead of the model's")
+    run.add_argument("--allow-code-execution", action="store_true",
+                     help="let code tasks (HumanEval) run the model's programs, each in a sandboxed process")
     run.add_argument("--device", choices=("cpu", "cuda"), help="default: cuda when present, else cpu")
     run.add_argument("--dtype", help="override the registry's dtype (float32, bfloat16, float16, auto)")
     run.add_argument("--output", default=str(Path("results") / "runs"), help="folder for result files")

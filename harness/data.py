@@ -1,13 +1,16 @@
 """Benchmark documents from the local mirror (``$HARNESS_DATA_DIR``) or the Hugging Face hub.
 
 Every loader returns a ``datasets.DatasetDict`` in the schema of the hub dataset that lm-eval's
-built-in task reads, so the same YAML templates apply to docs from either source.
+built-in task reads, so the same YAML templates apply to docs from either source. DROP is the
+exception: its mirror is a derived file, read into the schema lm-eval's DROP ``process_docs`` makes
+(passage, question, answers), which our task also gives hub docs.
 """
 
 from __future__ import annotations
 
 import bz2
 import csv
+import gzip
 import json
 import os
 from collections.abc import Callable, Iterable
@@ -144,6 +147,25 @@ def _read_gsm8k(paths: list[Path], config: str | None) -> list[Row]:
     return [{"question": row["question"], "answer": row["answer"]} for path in paths for row in _jsonl(path)]
 
 
+def _read_drop(paths: list[Path], config: str | None) -> list[Row]:
+    """OpenAI simple-evals' DROP dev file ("Passage: …\nQuestion: …\nAnswer:", gold answers joined by "|")."""
+    rows = []
+    for path in paths:
+        with gzip.open(path, "rt", encoding="utf-8") as handle:
+            for line_number, line in enumerate(handle, start=1):
+                try:
+                    row = json.loads(line)
+                    passage, question = row["context"].removeprefix("Passage: ").split("\nQuestion: ", 1)
+                    answers = [[answer] for answer in row["ref_text"].split("|")]
+                except (json.JSONDecodeError, KeyError, ValueError) as exc:
+                    raise HarnessError(
+                        f"malformed row in {path} line {line_number}: {type(exc).__name__}",
+                        "restore the file from its source (see the mirror's SOURCES.md)",
+                    ) from None
+                rows.append({"passage": passage, "question": question.removesuffix("\nAnswer:"), "answers": answers})
+    return rows
+
+
 def _arc_files(config: str | None) -> dict[str, tuple[str, ...]]:
     base = f"arc/{config}/{config}"
     return {"train": (f"{base}-Train.jsonl",), "validation": (f"{base}-Dev.jsonl",), "test": (f"{base}-Test.jsonl",)}
@@ -189,6 +211,13 @@ DATASETS: dict[str, MirroredDataset] = {
             lambda config: "main",
             lambda config: {"train": ("gsm8k/train.jsonl",), "test": ("gsm8k/test.jsonl",)},
             _read_gsm8k,
+        ),
+        MirroredDataset(
+            "drop",
+            "EleutherAI/drop",
+            lambda config: None,
+            lambda config: {"validation": ("drop/drop_v0_dev.jsonl.gz",)},
+            _read_drop,
         ),
     )
 }

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 import math
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,10 +14,13 @@ from typing import Any
 
 import datasets
 
-from harness import data, provenance, samples, store
+from lm_eval.tasks._yaml_loader import load_yaml
+
+from harness import data, provenance, samples, sandbox, store
 from harness.errors import HarnessError
 from harness.paths import PROJECT_ROOT, RUNS_DIR
 from harness.registry import ModelSpec
+from harness.task_hooks import ALLOW_CODE_EXECUTION
 from harness.tasks import catalogue, expand, task_manager, yaml_files
 from harness.templates import check_chat_options, install_chat_template, load_tokenizer
 
@@ -39,6 +44,7 @@ class RunSpec:
     system: str | None = None
     base_url: str | None = None
     tokenizer: Path | None = None
+    allow_code_execution: bool = False
     seeds: dict[str, int] = field(default_factory=lambda: dict(SEEDS))
 
     @property
@@ -205,6 +211,7 @@ def _evaluate_task(spec: RunSpec, lm, manager, task: str, model_info: dict, stam
         log_samples=True,
         device=spec.device,
         use_cache=_request_cache(spec, output_dir),
+        confirm_run_unsafe_code=spec.allow_code_execution,
         apply_chat_template=spec.chat,
         fewshot_as_multiturn=spec.chat,
         system_instruction=spec.system,
@@ -275,6 +282,8 @@ def _evaluate_task(spec: RunSpec, lm, manager, task: str, model_info: dict, stam
             "backend": spec.backend,
             "server": spec.base_url,
             "chat_template": _chat_provenance(spec, lm),
+            "code_execution": {"sandbox": sandbox.protections(), **dataclasses.asdict(sandbox.Limits())}
+            if any(config.get("unsafe_code") for config in configs.values()) else None,
             "limit": spec.limit,
             "started": started.isoformat(),
             "finished": provenance.utc_now().isoformat(),
@@ -366,7 +375,14 @@ def preflight(spec: RunSpec):
             kwargs = (entry.cfg or {}).get("dataset_kwargs") if entry is not None else None
             if kwargs and "dataset" in kwargs:
                 data.check_available(kwargs["dataset"], kwargs.get("subset"))
+    if any(_executes_code(manager, name) for name in names):
+        sandbox.require_permission(spec.allow_code_execution)
     return names, manager
+
+
+def _executes_code(manager, name: str) -> bool:
+    """Whether a task runs model-written code (lm-eval's ``unsafe_code`` flag in its YAML)."""
+    return any(load_yaml(path, resolve_func=False).get("unsafe_code") for path in yaml_files(manager, name)[:1])
 
 
 def evaluate(spec: RunSpec, output_dir: Path = RUNS_DIR) -> list[TaskOutcome]:
@@ -375,4 +391,9 @@ def evaluate(spec: RunSpec, output_dir: Path = RUNS_DIR) -> list[TaskOutcome]:
     lm = load_model(spec)
     model_info = _weights_provenance(spec.model, lm)
     stamp = provenance.utc_now().strftime("%Y%m%dT%H%M%SZ")
-    return [_evaluate_task(spec, lm, manager, name, model_info, stamp, Path(output_dir)) for name in names]
+    if spec.allow_code_execution:
+        os.environ[ALLOW_CODE_EXECUTION] = "1"  # read by the code tasks' scoring (harness.task_hooks.pass_at_k)
+    try:
+        return [_evaluate_task(spec, lm, manager, name, model_info, stamp, Path(output_dir)) for name in names]
+    finally:
+        os.environ.pop(ALLOW_CODE_EXECUTION, None)
