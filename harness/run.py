@@ -49,6 +49,12 @@ class RunSpec:
 
     @property
     def effective_dtype(self) -> str:
+        """The weights' dtype as computed in: ``--dtype``, else the registry's; a GGUF file or a server decides
+        for the llama-cpp and openai-compatible backends."""
+        if self.backend == "llama-cpp":
+            return "as stored in the GGUF file"
+        if self.backend == "openai-compatible":
+            return "the server's"
         return self.dtype or self.model.dtype
 
 

@@ -12,6 +12,7 @@ file asks. Generation is greedy through llama.cpp's own completion loop.
 
 from __future__ import annotations
 
+import copy
 import os
 from pathlib import Path
 
@@ -87,7 +88,7 @@ class LlamaCppLM(TemplateLM):
         return self.llm.tokenize(string.encode("utf-8"), add_bos=add_special_tokens is not False, special=True)
 
     def tok_decode(self, tokens: list[int]) -> str:
-        return self.llm.detokenize(tokens).decode("utf-8", errors="replace")
+        return self.llm.detokenize(tokens, special=True).decode("utf-8", errors="replace")
 
     def _logprobs(self, rows: np.ndarray, targets: list[int]) -> tuple[float, bool]:
         """Sum of log-softmax(rows)[i, targets[i]] (in float64), and whether every target is the argmax."""
@@ -135,7 +136,8 @@ class LlamaCppLM(TemplateLM):
         for context, gen_kwargs in tqdm([req.args for req in requests], disable=disable_tqdm,
                                         desc="Generating (llama.cpp)"):
             max_tokens = int(gen_kwargs.get("max_gen_toks", self.max_gen_toks))
-            stop = handle_stop_sequences(gen_kwargs.get("until"), eos=self.tok_decode([self.eot_token_id]))
+            until = copy.copy(gen_kwargs.get("until"))  # handle_stop_sequences appends to the list it is given
+            stop = handle_stop_sequences(until, eos=self.tok_decode([self.eot_token_id]) or None)
             temperature = float(gen_kwargs.get("temperature", 0.0)) if gen_kwargs.get("do_sample") else 0.0
             prompt = self.tok_encode(context)[-(self.max_length - max_tokens):]
             completion = self.llm.create_completion(prompt, max_tokens=max_tokens, stop=stop, temperature=temperature)

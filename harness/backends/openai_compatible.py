@@ -119,7 +119,7 @@ class OpenAICompatibleLM(LocalCompletionsAPI):
                 n = self._batch_size
                 tasks = [asyncio.create_task(one(*batch)) for batch in
                          zip(chunks(requests_, n=n), chunks(cache_keys, n=n), chunks(ctxlens, n=n), strict=True)]
-                done, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+                _, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION) if tasks else ((), ())
                 for task in pending:
                     task.cancel()
                 await asyncio.gather(*pending, return_exceptions=True)
