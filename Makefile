@@ -1,6 +1,8 @@
 # Set-up and entry points. `make demo` and `make test` create .venv and install everything on first use.
 # torch is installed first, pinned to 2.13.0 (the CPU build on this machine's disk): a plain `torch`
-# requirement resolved first would pull a multi-GB CUDA build.
+# requirement resolved first would pull a multi-GB CUDA build. The `gguf` extra (llama-cpp-python, for the
+# llama-cpp backend and its OpenAI-compatible server in the tests) compiles llama.cpp on first install
+# (~15 min on 2 cores); pip caches the wheel, so later installs take seconds.
 
 PYTHON ?= python3
 VENV := .venv
