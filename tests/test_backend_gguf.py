@@ -69,22 +69,26 @@ def _assert_agree(ours: dict[str, list[dict]], reference: dict[str, list[dict]])
 @pytest.fixture(scope="module")
 def reference() -> dict[str, list[dict]]:
     lm = PrefixSharingLM(pretrained=str(MODEL.gguf_path.parent), gguf_file=MODEL.gguf_path.name, device="cpu",
-                         dtype="float32", batch_size="auto")
+                         dtype="float32", batch_size=8)
     return _run_both(lm)
 
 
 @pytest.fixture(scope="module")
-def llama_server() -> Iterator[str]:
+def llama_server(tmp_path_factory) -> Iterator[str]:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    process = subprocess.Popen(
-        [sys.executable, "-m", "llama_cpp.server", "--model", str(MODEL.gguf_path), "--host", "127.0.0.1",
-         "--port", str(port), "--n_ctx", "4096", "--logits_all", "true", "--n_threads", str(os.cpu_count())],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-    )
+    log = tmp_path_factory.mktemp("llama-server") / "server.log"
+    with log.open("w") as sink:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "llama_cpp.server", "--model", str(MODEL.gguf_path), "--host", "127.0.0.1",
+             "--port", str(port), "--n_ctx", "4096", "--logits_all", "true", "--verbose", "false",
+             "--kv_overrides", "tokenizer.ggml.add_bos_token=bool:true",
+             "--n_threads", str(os.cpu_count())],
+            stdout=sink, stderr=subprocess.STDOUT,
+        )
     url = f"http://127.0.0.1:{port}/v1"
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + 180
     while True:
         try:
             with urllib.request.urlopen(f"{url}/models", timeout=2):
@@ -92,7 +96,7 @@ def llama_server() -> Iterator[str]:
         except OSError:
             if process.poll() is not None or time.monotonic() > deadline:
                 process.kill()
-                pytest.fail(f"llama-cpp-python's server did not start: {process.stderr.read()[-2000:]}")
+                pytest.fail(f"llama-cpp-python's server did not start: {log.read_text()[-2000:]}")
             time.sleep(0.5)
     yield url
     process.terminate()

@@ -75,7 +75,8 @@ class ScriptedServer:
         threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
 
     def reset(self, script: list[str], then: str = "ok") -> None:
-        self.script, self.then, self.requests, self.answered, self.paths = script, then, 0, 0, []
+        self.script, self.then, self.requests, self.answered = script, then, 0, 0
+        self.paths, self.authorizations = [], []
 
 
 def _answer(body: dict) -> dict:
@@ -173,6 +174,7 @@ def test_run_stopped_by_a_failing_server_resumes_without_asking_again(server, tm
     assert not list(tmp_path.glob("*.json")), "no result file for a run that failed"
     answered_first = server.answered
     assert answered_first == 7
+    assert set(server.authorizations) == {f"Bearer {secret}"}, "the key is sent, read from the environment"
 
     server.reset([])
     done = run_cli(*args, env=env, timeout=600)
