@@ -5,6 +5,11 @@ OpenAI-compatible backend), agree with transformers on 20 ARC-Easy docs (0-shot)
 transformers dequantises the file's Q4_1 weights to fp32, while llama.cpp computes on them directly
 (with 8-bit activations), so the numbers differ slightly: the bar is the same log-likelihood ranking
 of the choices on at least 90% of the ARC-Easy docs, and greedy generations that begin alike.
+
+The server is started with BOS prepended to prompts. llama-cpp-python 0.3.36 pairs each echoed
+prompt token with the logits *after* it, unless the prompt starts with BOS, which it then drops. For
+a GGUF that adds no BOS (the embedded SmolLM2), every echoed log-probability would be off by one
+position. With 5/20 ARC-Easy rankings equal, the test failed that way before the override.
 """
 
 from __future__ import annotations
