@@ -2,7 +2,7 @@
 # torch is installed first, pinned to 2.13.0 (the CPU build on this machine's disk): a plain `torch`
 # requirement resolved first would pull a multi-GB CUDA build. The `gguf` extra (llama-cpp-python, for the
 # llama-cpp backend and its OpenAI-compatible server in the tests) compiles llama.cpp on first install
-# (~15 min on 2 cores); pip caches the wheel, so later installs take seconds.
+# (~14 min on 2 idle cores); pip caches the wheel, so later installs take seconds.
 
 PYTHON ?= python3
 VENV := .venv

@@ -388,7 +388,8 @@ def preflight(spec: RunSpec):
 
 def _executes_code(manager, name: str) -> bool:
     """Whether a task runs model-written code (lm-eval's ``unsafe_code`` flag in its YAML)."""
-    return any(load_yaml(path, resolve_func=False).get("unsafe_code") for path in yaml_files(manager, name)[:1])
+    files = yaml_files(manager, name)  # the defining file first; load_yaml follows its includes
+    return bool(files and load_yaml(files[0], resolve_func=False).get("unsafe_code"))
 
 
 def evaluate(spec: RunSpec, output_dir: Path = RUNS_DIR) -> list[TaskOutcome]:

@@ -48,6 +48,10 @@ def _api_key() -> str:
     return os.environ.get("HARNESS_API_KEY") or os.environ.get("OPENAI_API_KEY", "")
 
 
+def _bearer_header() -> dict:
+    return {"Authorization": f"Bearer {_api_key()}"}
+
+
 class _RedactKey(logging.Filter):
     """lm-eval logs failed requests with their headers: the API key is replaced before any handler sees it."""
 
@@ -64,9 +68,7 @@ logging.getLogger("lm_eval.models.api_models").addFilter(_RedactKey())
 class _ChatGenerations(LocalChatCompletion):
     """lm-eval's chat-completions model, with the key read from the environment per request."""
 
-    @property
-    def header(self) -> dict:
-        return {"Authorization": f"Bearer {_api_key()}"}
+    header = property(lambda self: _bearer_header())
 
 
 class OpenAICompatibleLM(LocalCompletionsAPI):
@@ -93,9 +95,7 @@ class OpenAICompatibleLM(LocalCompletionsAPI):
         self.server = root
         self._chat = _ChatGenerations(base_url=f"{root}/chat/completions", **options)
 
-    @property
-    def header(self) -> dict:
-        return {"Authorization": f"Bearer {_api_key()}"}
+    header = property(lambda self: _bearer_header())
 
     async def get_batched_requests(self, requests_, cache_keys, *, generate=True, ctxlens=None, **kwargs):
         """lm-eval's concurrent requests (each retried with exponential backoff), except that the first request
