@@ -1,10 +1,11 @@
-"""The ``harness`` command line: ``run``, ``prompt``, ``report``, ``compare``, ``models``, ``tasks``."""
+"""The ``harness`` command line: ``run``, ``sweep``, ``status``, ``prompt``, ``report``, ``compare``, ``models``, ``tasks``."""
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
 import json
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -145,6 +146,51 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def _status_table(rows) -> str:
+    counts = {state: sum(row.state == state for row in rows) for state in dict.fromkeys(row.state for row in rows)}
+    table = _table(("model", "task", "state", "detail", "cell"), [(r.model, r.task, r.state, r.detail, r.key) for r in rows])
+    return f"{table}\n{len(rows)} cells: " + ", ".join(f"{n} {state}" for state, n in counts.items())
+
+
+def _cmd_sweep(args: argparse.Namespace) -> int:
+    from harness.cells import folder_status
+    from harness.executors import cluster_has_gpus, connect_ray, run_local, run_ray
+    from harness.sweep import cell_description, load_sweep
+
+    ray = connect_ray(args.address) if args.executor == "ray" and not args.dry_run else None
+    device = "cuda" if ray is not None and cluster_has_gpus(ray) else None
+    sweep = load_sweep(Path(args.sweep_file), default_device=device)
+    if args.output:
+        sweep = dataclasses.replace(sweep, output=Path(args.output))
+    if args.dry_run:
+        print(f"sweep {sweep.path} → {sweep.output}")
+        print(_status_table(folder_status(sweep.output, [cell_description(c) for c in sweep.cells])[: len(sweep.cells)]))
+        return 0
+    signal.signal(signal.SIGTERM, _interrupt)
+    outcomes = run_ray(sweep, ray) if ray is not None else run_local(sweep)
+    failed = [o for o in outcomes if o.state == "failed"]
+    print(f"{len(outcomes) - len(failed)} of {len(outcomes)} cells done ({sum(o.state == 'computed' for o in outcomes)} "
+          f"computed now); results in {sweep.output}")
+    for outcome in failed:
+        print(f"failed: {outcome.label}: {outcome.reason}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt  # SIGTERM stops a sweep as SIGINT does: cell marked interrupted, cache kept
+
+
+def _cmd_status(args: argparse.Namespace) -> int:
+    from harness.cells import folder_status
+
+    folder = Path(args.results_dir)
+    if not folder.is_dir():
+        raise HarnessError(f"results folder {folder} does not exist", "pass the output folder of a run or sweep")
+    rows = folder_status(folder)
+    print(_status_table(rows) if rows else f"no cells or results in {folder}")
+    return 0
+
+
 def _add_chat_options(parser: argparse.ArgumentParser) -> None:
     from harness.templates import TEMPLATES
 
@@ -153,6 +199,12 @@ def _add_chat_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--system", help="system prompt for --chat (default: the template's own, if any)")
     parser.add_argument("--chat-template", choices=(*TEMPLATES, "tokenizer"),
                         help="the chat template to use instead of the registry's (tokenizer: the tokenizer's own)")
+
+
+def _sweep_doc() -> str:
+    from harness import sweep
+
+    return sweep.__doc__
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -202,6 +254,21 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--iterations", type=int, default=10_000, help="bootstrap resamples (default 10000)")
     compare.set_defaults(handler=_cmd_compare)
 
+    sweep = commands.add_parser("sweep", help="run a grid of models × tasks from a sweep YAML (resumable)",
+                                description=_sweep_doc(), formatter_class=argparse.RawDescriptionHelpFormatter)
+    sweep.add_argument("sweep_file", help="the sweep YAML")
+    sweep.add_argument("--dry-run", action="store_true", help="print the grid, each cell done or pending, and stop")
+    sweep.add_argument("--executor", choices=("local", "ray"), default="local",
+                       help="local: cells one after another here (default); ray: cells as tasks on a Ray cluster")
+    sweep.add_argument("--address", help="for --executor ray: auto (a cluster started with `ray start`) or "
+                                         "ray://HOST:10001; default: a new local Ray instance")
+    sweep.add_argument("--output", help="results folder (default: the sweep file's `output:`)")
+    sweep.set_defaults(handler=_cmd_sweep)
+
+    status = commands.add_parser("status", help="each cell (or run) of a results folder: done, running, pending…")
+    status.add_argument("results_dir", help="a folder written by `harness sweep` or `harness run`")
+    status.set_defaults(handler=_cmd_status)
+
     commands.add_parser("models", help="list the model registry").set_defaults(handler=_cmd_models)
     commands.add_parser("tasks", help="list tasks and suites").set_defaults(handler=_cmd_tasks)
     return parser
@@ -223,7 +290,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(str(error), file=sys.stderr)
         return error.exit_code
     except KeyboardInterrupt:
-        print("error: interrupted — nothing was marked complete for the task that was running", file=sys.stderr)
+        _close_progress_bars()
+        print("error: interrupted — nothing was marked complete for the task that was running; "
+              "rerun the same command to resume", file=sys.stderr)
         return 130
 
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import logging
 import math
 import os
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,6 +22,7 @@ from harness import data, provenance, samples, sandbox, store
 from harness.errors import HarnessError
 from harness.paths import PROJECT_ROOT, RUNS_DIR
 from harness.registry import ModelSpec
+from harness.request_cache import resumable
 from harness.task_hooks import ALLOW_CODE_EXECUTION
 from harness.tasks import catalogue, expand, task_manager, yaml_files
 from harness.templates import check_chat_options, install_chat_template, load_tokenizer
@@ -69,6 +72,7 @@ class TaskOutcome:
     n: int
     metrics: dict[str, dict[str, float | None]]
     primary_metric: str
+    requests: dict[str, int] | None = None  # answers taken from the request cache, and computed
 
 
 def default_device() -> str:
@@ -133,7 +137,7 @@ def load_model(spec: RunSpec):
     return lm
 
 
-def _weights_provenance(model: ModelSpec, lm) -> dict[str, Any]:
+def weights_provenance(model: ModelSpec, lm) -> dict[str, Any]:
     files: list[Path] = []
     if model.gguf_path is not None:
         files = [model.gguf_path]
@@ -159,7 +163,7 @@ def _subtasks(result: dict[str, Any], task: str) -> list[str]:
     return list(result.get("group_subtasks", {}).get(task, [])) or [task]
 
 
-def _data_provenance(configs: dict[str, dict[str, Any]]) -> dict[str, Any]:
+def data_provenance(configs: dict[str, dict[str, Any]]) -> dict[str, Any]:
     files: dict[str, str] = {}
     sources: set[str] = set()
     for config in configs.values():
@@ -203,12 +207,10 @@ def _subject_mean(result: dict[str, Any], subtasks: list[str], metric: str) -> d
     return {"value": sum(values) / len(values), "stderr": stderr}
 
 
-def _evaluate_task(spec: RunSpec, lm, manager, task: str, model_info: dict, stamp: str, output_dir: Path) -> TaskOutcome:
+def _simple_evaluate(spec: RunSpec, lm, manager, task: str) -> dict[str, Any]:
     from lm_eval import simple_evaluate
 
-    started = provenance.utc_now()
-    clock = time.perf_counter()
-    result = simple_evaluate(
+    return simple_evaluate(
         model=lm,
         tasks=[task],
         num_fewshot=spec.num_fewshot,
@@ -216,13 +218,35 @@ def _evaluate_task(spec: RunSpec, lm, manager, task: str, model_info: dict, stam
         task_manager=manager,
         log_samples=True,
         device=spec.device,
-        use_cache=_request_cache(spec, output_dir),
         confirm_run_unsafe_code=spec.allow_code_execution,
         apply_chat_template=spec.chat,
         fewshot_as_multiturn=spec.chat,
         system_instruction=spec.system,
         **spec.seeds,
     )
+
+
+def evaluate_task(spec: RunSpec, lm, manager, task: str, model_info: dict, stamp: str, output_dir: Path,
+                  cache: Path | None = None, cell: dict[str, Any] | None = None) -> TaskOutcome:
+    """One task through lm-eval, its result written to ``output_dir``; with ``cache``, every answered request
+    is kept there as it comes (a rerun asks only for the rest); ``cell`` marks the result as a sweep cell's."""
+    from harness.backends.prefix import out_of_memory
+
+    started = provenance.utc_now()
+    clock = time.perf_counter()
+    try:
+        if cache is None:
+            result, request_counts = _simple_evaluate(spec, lm, manager, task), None
+        else:
+            with resumable(lm, cache) as answers:
+                result = _simple_evaluate(spec, lm, manager, task)
+                request_counts = answers.counts
+    except RuntimeError as exc:  # torch.OutOfMemoryError is one too
+        if not out_of_memory(exc):
+            raise
+        raise HarnessError(f"out of memory on {spec.device} while scoring {task} (the batch size was already "
+                           "backed off to 1)", "use a lower-precision --dtype, a smaller model or a machine with "
+                           "more memory; answers computed so far are kept in a sweep's request cache") from None
     wall = time.perf_counter() - clock
     # A YAML path resolves to the task name it declares: the top of lm-eval's task tree.
     name = task if task in result["results"] else next(iter(result["group_subtasks"]))
@@ -254,6 +278,7 @@ def _evaluate_task(spec: RunSpec, lm, manager, task: str, model_info: dict, stam
         deviations.append(f"{n_shot}-shot (--num-fewshot) instead of the task's pinned {info.num_fewshot}-shot")
     payload = {
         "status": "complete",
+        **({"cell": cell} if cell else {}),
         "model": model_info["name"],
         "task": name,
         "primary_metric": primary,
@@ -278,7 +303,7 @@ def _evaluate_task(spec: RunSpec, lm, manager, task: str, model_info: dict, stam
                 for sub in dict.fromkeys([name, *subtasks])
                 for path in yaml_files(manager, sub)
             },
-            "data": _data_provenance(configs),
+            "data": data_provenance(configs),
             "harness": {"version": _version(), **provenance.git_commit()},
             "libraries": provenance.library_versions(),
             "seeds": spec.seeds,
@@ -287,6 +312,7 @@ def _evaluate_task(spec: RunSpec, lm, manager, task: str, model_info: dict, stam
             "batch_size": spec.batch_size,
             "backend": spec.backend,
             "server": spec.base_url,
+            "request_cache": None if cache is None else {"file": cache.name, **request_counts},
             "chat_template": _chat_provenance(spec, lm),
             "code_execution": {"sandbox": sandbox.protections(), **dataclasses.asdict(sandbox.Limits())}
             if any(config.get("unsafe_code") for config in configs.values()) else None,
@@ -299,19 +325,17 @@ def _evaluate_task(spec: RunSpec, lm, manager, task: str, model_info: dict, stam
     }
     json_path, samples_path = store.result_paths(output_dir, spec.model.slug, name, stamp)
     store.save_result(json_path, samples_path, payload, records)
-    return TaskOutcome(name, json_path, samples_path, n_shot, n, metrics, primary)
+    return TaskOutcome(name, json_path, samples_path, n_shot, n, metrics, primary, request_counts)
 
 
-def _request_cache(spec: RunSpec, output_dir: Path) -> str | None:
-    """For a server backend, where lm-eval's request cache keeps each answer as it arrives (keyed by the run's
-    model, server and prompt settings), so a run stopped by a failing server does not ask again."""
+def _server_request_cache(spec: RunSpec, output_dir: Path) -> Path | None:
+    """For a server backend, where each answer is kept as it arrives (keyed by the run's model, server and
+    prompt settings), so a run stopped by a failing server does not ask again."""
     if spec.backend != "openai-compatible":
         return None
     key = provenance.sha256_text(repr((spec.model.name, spec.model.revision, spec.base_url, spec.chat, spec.system,
                                        str(spec.tokenizer))))[:16]
-    folder = Path(output_dir) / ".request-cache"
-    folder.mkdir(parents=True, exist_ok=True)
-    return str(folder / f"{spec.model.slug}-{key}")
+    return Path(output_dir) / ".request-cache" / f"{spec.model.slug}-{key}.sqlite"
 
 
 def _chat_provenance(spec: RunSpec, lm) -> dict[str, Any] | None:
@@ -375,15 +399,26 @@ def preflight(spec: RunSpec):
         if name not in own:
             _check_builtin_loads(manager, name)
             continue
-        members = own[name].members if own[name].kind == "group" else (name,)
-        for member in members:
-            entry = manager.task_index.get(member)
-            kwargs = (entry.cfg or {}).get("dataset_kwargs") if entry is not None else None
+        for config in task_configs(manager, name).values():
+            kwargs = config.get("dataset_kwargs")
             if kwargs and "dataset" in kwargs:
                 data.check_available(kwargs["dataset"], kwargs.get("subset"))
     if any(_executes_code(manager, name) for name in names):
         sandbox.require_permission(spec.allow_code_execution)
     return names, manager
+
+
+def task_configs(manager, name: str) -> dict[str, dict[str, Any]]:
+    """The YAML configs (as indexed, includes followed) of a task, or of each task in one of our groups."""
+    info = catalogue().get(name)
+    members = info.members if info is not None and info.kind == "group" else (name,)
+    configs = {}
+    for member in members:
+        entry = manager.task_index.get(member)
+        files = yaml_files(manager, member)
+        configs[member] = dict(entry.cfg) if entry is not None and entry.cfg else (
+            load_yaml(files[0], resolve_func=False) if files else {})
+    return configs
 
 
 def _executes_code(manager, name: str) -> bool:
@@ -396,11 +431,20 @@ def evaluate(spec: RunSpec, output_dir: Path = RUNS_DIR) -> list[TaskOutcome]:
     """Evaluate the spec's model on each task; each task's result is written as soon as it finishes."""
     names, manager = preflight(spec)
     lm = load_model(spec)
-    model_info = _weights_provenance(spec.model, lm)
+    model_info = weights_provenance(spec.model, lm)
     stamp = provenance.utc_now().strftime("%Y%m%dT%H%M%SZ")
+    cache = _server_request_cache(spec, Path(output_dir))
+    with code_execution(spec):
+        return [evaluate_task(spec, lm, manager, name, model_info, stamp, Path(output_dir), cache) for name in names]
+
+
+@contextlib.contextmanager
+def code_execution(spec: RunSpec) -> Iterator[None]:
+    """Let the code tasks' scoring (harness.task_hooks.pass_at_k) run programs while the block runs, if the
+    user allowed it."""
     if spec.allow_code_execution:
-        os.environ[ALLOW_CODE_EXECUTION] = "1"  # read by the code tasks' scoring (harness.task_hooks.pass_at_k)
+        os.environ[ALLOW_CODE_EXECUTION] = "1"
     try:
-        return [_evaluate_task(spec, lm, manager, name, model_info, stamp, Path(output_dir)) for name in names]
+        yield
     finally:
         os.environ.pop(ALLOW_CODE_EXECUTION, None)

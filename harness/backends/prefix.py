@@ -18,7 +18,6 @@ from __future__ import annotations
 import copy
 import functools
 import logging
-from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -127,6 +126,11 @@ def _split(rows: list[Row], members: list[int], node: Node, min_shared: int) -> 
     return node
 
 
+def out_of_memory(exc: BaseException) -> bool:
+    """CUDA raises ``torch.OutOfMemoryError``; the CPU allocator a ``RuntimeError`` that says so."""
+    return isinstance(exc, torch.OutOfMemoryError) or "can't allocate memory" in str(exc)
+
+
 def _kv_bytes_per_token(config, dtype: torch.dtype) -> int:
     """Bytes of cached keys and values per token, from the model config."""
     config = config.get_text_config() if hasattr(config, "get_text_config") else config
@@ -168,25 +172,27 @@ class PrefixSharingLM(HFLM):
             wanted.setdefault(row_of[tokens], []).append(request)
         tree = build_tree(rows, self.min_shared_prefix)
         self.stats = ScoringStats(requests=len(requests), distinct=len(distinct), rows=len(rows))
-        copies = Counter(keys)
+        position = {key: i for i, key in enumerate(distinct)}
+        cache_keys: dict[int, list[tuple[str, str]]] = {}  # distinct request -> lm-eval's keys of its copies
+        for (request, _, _), key in zip(requests, keys):
+            cache_keys.setdefault(position[key], []).append(request)
         scores: dict[int, tuple[float, bool]] = {}
         with tqdm(total=len(requests), disable=disable_tqdm or self.rank != 0,
                   desc="Scoring log-likelihoods (prefix tree)") as bar:
 
             def done(row: int, answers: dict[int, tuple[float, bool]]) -> None:
                 scores.update(answers)
-                bar.update(sum(copies[distinct[r]] for r in wanted[row]))
+                for index, answer in answers.items():  # stored as each batch finishes (resumable runs)
+                    for request in cache_keys[index]:
+                        if request is not None:  # rolling-window requests have no cache key
+                            self.cache_hook.add_partial("loglikelihood", request, answer)
+                bar.update(sum(len(cache_keys[index]) for index in answers))
 
             work = _Pass(rows, distinct, wanted, done, override_bs)
             for child in tree.children:
                 self._score_node(work, child, None, 0)
             self._score_leaves(work, tree.leaves, None, 0)
-        position = {key: i for i, key in enumerate(distinct)}
-        results = [scores[position[key]] for key in keys]
-        for (request, _, _), answer in zip(requests, results):
-            if request is not None:  # rolling-window requests have no cache key
-                self.cache_hook.add_partial("loglikelihood", request, answer)
-        return results
+        return [scores[position[key]] for key in keys]
 
     @torch.no_grad()
     def _score_node(self, work: _Pass, node: Node, cache, depth: int) -> None:
@@ -233,8 +239,8 @@ class PrefixSharingLM(HFLM):
             chunk = leaves[start : start + batch]
             try:
                 answers = self._score_chunk(work, chunk, cache, depth)
-            except torch.OutOfMemoryError:
-                if batch == 1:
+            except (torch.OutOfMemoryError, RuntimeError) as exc:
+                if not out_of_memory(exc) or batch == 1:
                     raise
                 batch //= 2  # back off and retry this chunk
                 log.warning("out of memory: scoring batch size lowered to %d", batch)
