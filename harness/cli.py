@@ -161,7 +161,7 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     device = "cuda" if ray is not None and cluster_has_gpus(ray) else None
     sweep = load_sweep(Path(args.sweep_file), default_device=device)
     if args.output:
-        sweep = dataclasses.replace(sweep, output=Path(args.output))
+        sweep = dataclasses.replace(sweep, output=Path(args.output).resolve())
     if args.dry_run:
         print(f"sweep {sweep.path} → {sweep.output}")
         print(_status_table(folder_status(sweep.output, [cell_description(c) for c in sweep.cells])[: len(sweep.cells)]))

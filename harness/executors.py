@@ -19,6 +19,7 @@ from tqdm import tqdm
 
 from harness import cells, provenance
 from harness.errors import HarnessError
+from harness.paths import PROJECT_ROOT
 from harness.sweep import Cell, Sweep, cell_description
 
 GPU_MEMORY_GB = float(os.environ.get("HARNESS_GPU_MEMORY_GB", 80))  # per GPU, for Ray's GPU requests
@@ -135,6 +136,7 @@ def gpus_for(spec) -> int:
 
 
 def _ray_cell(cell: Cell, output: str) -> CellOutcome:
+    os.chdir(PROJECT_ROOT)  # as a local run: lm-eval looks up the git commit in the working directory
     return run_cell(cell, Path(output), wait=True)
 
 

@@ -128,7 +128,9 @@ def load_sweep(path: Path, default_device: str | None = None) -> Sweep:
     path = Path(path)
     config = _read(path)
     tasks = config["tasks"] if isinstance(config["tasks"], list) else str(config["tasks"]).split(",")
-    names = expand([str(name).strip() for name in tasks if str(name).strip()])
+    # Task YAML paths and the output folder are made absolute: Ray workers run elsewhere.
+    names = [str(Path(name).resolve()) if name.endswith((".yaml", ".yml")) else name
+             for name in expand([str(name).strip() for name in tasks if str(name).strip()])]
     manager = task_manager(names)
     limit = config.get("limit")
     if limit is not None and (not isinstance(limit, int) or limit < 1):
@@ -158,7 +160,7 @@ def load_sweep(path: Path, default_device: str | None = None) -> Sweep:
                 allow_code_execution=bool(config.get("allow_code_execution", False)),
             )
             cells.append(Cell(spec, cell_key(spec, manager)))
-    output = Path(config.get("output") or RESULTS_DIR / "sweeps" / path.stem)
+    output = Path(config.get("output") or RESULTS_DIR / "sweeps" / path.stem).resolve()
     return Sweep(path=path, output=output, cells=tuple(cells))
 
 

@@ -9,10 +9,12 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import signal
 import sqlite3
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -166,10 +168,12 @@ def test_ray_cluster_runs_a_sweep_as_the_local_executor_does(tmp_path: Path) -> 
     models = [str(random_model(tmp_path / "tiny-llama", "llama")), "smollm2-135m-instruct"]
     local = write_sweep(tmp_path, tmp_path / "local", models, ["arc_easy", "winogrande"], 8)
     on_ray = write_sweep(tmp_path, tmp_path / "ray", models, ["arc_easy", "winogrande"], 8)
-    done = run_cli("sweep", str(local), timeout=1200)
+    # Ray runs a 1-CPU task with OMP_NUM_THREADS=1; the local run uses one thread too, since the thread count
+    # changes torch's summation order (log-likelihoods then differ in the 7th digit).
+    done = run_cli("sweep", str(local), env={"OMP_NUM_THREADS": "1"}, timeout=1200)
     assert done.returncode == 0, done.stderr[-3000:]
 
-    ray_dir = tmp_path / "ray-session"
+    ray_dir = Path(tempfile.mkdtemp(prefix="ray", dir="/tmp"))  # short: Ray's socket paths must fit 107 bytes
     env = {**OFFLINE, "RAY_TMPDIR": str(ray_dir)}
     port = "6391"
     ray = [sys.executable, "-m", "ray.scripts.scripts"]
@@ -184,6 +188,7 @@ def test_ray_cluster_runs_a_sweep_as_the_local_executor_does(tmp_path: Path) -> 
         assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     finally:
         subprocess.run([*ray, "stop", "--force"], env=env, capture_output=True, timeout=120)
+        shutil.rmtree(ray_dir, ignore_errors=True)
     ours, theirs = results(tmp_path / "ray"), results(tmp_path / "local")
     assert len(ours) == 4
     assert_same_results(ours, theirs)
