@@ -95,9 +95,11 @@ def _holder(output: Path, key: str) -> str | None:
 
 
 def set_state(output: Path, key: str, state: str, **details: Any) -> None:
-    """Record that a cell is running, interrupted or failed (with the reason)."""
-    store.write_json(_path(output, key, ".state.json"),
-                     {"state": state, "at": provenance.utc_now().isoformat(), "pid": os.getpid(), **details})
+    """Record that a cell is running, interrupted or failed (with the reason). Best effort: on a full disk
+    the record may not fit, and the failure being reported must not be replaced by that one."""
+    with contextlib.suppress(OSError):
+        store.write_json(_path(output, key, ".state.json"),
+                         {"state": state, "at": provenance.utc_now().isoformat(), "pid": os.getpid(), **details})
 
 
 def clear_state(output: Path, key: str) -> None:

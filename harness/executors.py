@@ -9,8 +9,10 @@ the others go on; an interrupt (SIGINT/SIGTERM) marks the running cell interrupt
 from __future__ import annotations
 
 import dataclasses
+import errno
 import math
 import os
+import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -57,11 +59,16 @@ class _LoadedModel:
         return cls.lm, cls.info
 
 
-def _reason(exc: BaseException) -> str:
+def _reason(exc: BaseException, output: Path | None = None) -> str:
     if isinstance(exc, HarnessError):
         return str(exc).removeprefix("error: ")
+    if (isinstance(exc, OSError) and exc.errno == errno.ENOSPC) or (
+            isinstance(exc, sqlite3.OperationalError) and "disk is full" in str(exc)):
+        return (f"the disk holding {output or 'the results'} is full ({exc}) — free space or choose another output "
+                "folder, then rerun: answers already in the cell's cache are kept")
     lines = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {lines[0][:300]}" if lines else type(exc).__name__
+    problem = f"{type(exc).__name__}: {lines[0][:300]}" if lines else type(exc).__name__
+    return f"{problem} — the cell raised this error; fix its cause and rerun the sweep (finished cells are kept)"
 
 
 def run_cell(cell: Cell, output: Path, wait: bool = True) -> CellOutcome | None:
@@ -88,8 +95,9 @@ def run_cell(cell: Cell, output: Path, wait: bool = True) -> CellOutcome | None:
             cells.set_state(output, cell.key, "interrupted", answers_cached=cells.cached_answers(output, cell.key))
             raise
         except Exception as exc:  # a failing cell must not stop the sweep; its reason is recorded and shown
-            cells.set_state(output, cell.key, "failed", reason=_reason(exc))
-            return CellOutcome(cell.key, cell.label, "failed", reason=_reason(exc))
+            reason = _reason(exc, output)
+            cells.set_state(output, cell.key, "failed", reason=reason)
+            return CellOutcome(cell.key, cell.label, "failed", reason=reason)
         cells.clear_state(output, cell.key)
         return CellOutcome(cell.key, cell.label, "computed", result=str(outcome.json_path), requests=outcome.requests)
 

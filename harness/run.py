@@ -28,6 +28,7 @@ from harness.tasks import catalogue, expand, task_manager, yaml_files
 from harness.templates import check_chat_options, install_chat_template, load_tokenizer
 
 SEEDS = {"random_seed": 0, "numpy_random_seed": 1234, "torch_random_seed": 1234, "fewshot_random_seed": 1234}
+_TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "tokenizer_config.json", "vocab.json")
 _EXPECTED_WARNINGS = ("Custom kwargs can be passed", "num_fewshot > 0 but fewshot_split is None")
 
 
@@ -108,9 +109,14 @@ def _backend_kwargs(spec: RunSpec) -> dict[str, Any]:
         raise HarnessError(f"--backend llama-cpp runs GGUF files, and {model.name} is not one",
                            "pass a .gguf file as --model, or use --backend harness")
     elif model.local_path is not None:
+        if spec.tokenizer is None and not any((model.local_path / name).is_file() for name in _TOKENIZER_FILES):
+            raise HarnessError(f"model folder {model.local_path} has no tokenizer files ({', '.join(_TOKENIZER_FILES)})",
+                               "copy the model's tokenizer files into the folder, or pass --tokenizer")
         weights = {"pretrained": str(model.local_path)}
     else:
         weights = {"pretrained": model.hub_id, "revision": model.revision}
+    if spec.tokenizer is not None and spec.backend in ("harness", "hf"):
+        weights["tokenizer"] = load_tokenizer(model, spec.tokenizer)
     return {**weights, "device": spec.device, "batch_size": spec.batch_size, "dtype": spec.effective_dtype}
 
 
@@ -384,7 +390,8 @@ def _check_builtin_loads(manager, name: str) -> None:
         first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
         raise HarnessError(
             f"task {name!r} could not load its documents ({type(exc).__name__}: {first_line})",
-            "go online, or point the task at local files (dataset_kwargs data_files) or at the mirror",
+            "check the task's dataset settings and functions; offline, point it at local files "
+            "(dataset_kwargs data_files) or at the mirror",
         ) from None
 
 

@@ -148,6 +148,7 @@ class PrefixSharingLM(HFLM):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.stats = ScoringStats()
+        self._oom_cap: int | None = None  # rows per forward pass after an out-of-memory error
         self._kv_cache_ok = self.backend == "causal" and bool(getattr(self.model.config, "use_cache", True))
         if not self._kv_cache_ok:
             log.warning("%s cannot reuse a KV cache here: falling back to lm-eval's scoring",
@@ -212,7 +213,12 @@ class PrefixSharingLM(HFLM):
         return _kv_bytes_per_token(self.model.config, next(self.model.parameters()).dtype)
 
     def _rows_per_batch(self, depth: int, suffix: int, keep: int, override_bs: int | None) -> int:
-        """Suffixes per forward pass: the fixed batch size, or (``auto``) what fits in memory."""
+        """Suffixes per forward pass: the fixed batch size, or (``auto``) what fits in memory; never more
+        than the size an out-of-memory error backed off to."""
+        rows = self._fitting_rows(depth, suffix, keep, override_bs)
+        return min(rows, self._oom_cap) if self._oom_cap else rows
+
+    def _fitting_rows(self, depth: int, suffix: int, keep: int, override_bs: int | None) -> int:
         if self.batch_size != "auto":
             return max(int(self.batch_size), 1)
         if override_bs:
@@ -242,7 +248,7 @@ class PrefixSharingLM(HFLM):
             except (torch.OutOfMemoryError, RuntimeError) as exc:
                 if not out_of_memory(exc) or batch == 1:
                     raise
-                batch //= 2  # back off and retry this chunk
+                batch = self._oom_cap = min(batch, len(chunk)) // 2  # back off, for this and later chunks
                 log.warning("out of memory: scoring batch size lowered to %d", batch)
                 if torch.cuda.is_available():
                     torch.cuda.empty_cache()
