@@ -63,3 +63,10 @@ def test_folder_without_config_and_non_gguf_file_are_rejected(tmp_path: Path) ->
     fake.write_bytes(b"not a gguf file")
     with pytest.raises(HarnessError, match="not a GGUF file"):
         resolve_model(str(fake))
+
+
+def test_cli_backend_choices_are_the_registered_backends() -> None:
+    from harness.backends import BACKENDS
+    from harness.cli import BACKEND_NAMES
+
+    assert BACKEND_NAMES == tuple(BACKENDS)

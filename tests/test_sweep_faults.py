@@ -54,6 +54,8 @@ def _complete_results(output: Path) -> list[dict]:
         ({"models": ["smollm2-135m-instruct"]}, "no `tasks:` given"),
         ({"models": ["smollm2-135m-instruct"], "tasks": ["no_such_task"]}, "unknown task 'no_such_task'"),
         ({"models": ["no-such-model"], "tasks": ["arc_easy"]}, "unknown model 'no-such-model'"),
+        ({"models": [{"model": "smollm2-135m-instruct", "backend": "tgi"}], "tasks": ["arc_easy"]},
+         "unknown backend 'tgi'"),
     ],
 )
 def test_bad_sweep_file(tmp_path: Path, config: dict, message: str) -> None:
