@@ -31,7 +31,6 @@ class RequestCache:
 
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        self.path = path
         self._db = sqlite3.connect(path, timeout=60, isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
@@ -53,9 +52,6 @@ class RequestCache:
         cursor = self._db.execute("INSERT OR IGNORE INTO answers (key, value) VALUES (?, ?)",
                                   (key, pickle.dumps(value)))
         self.stored += cursor.rowcount  # an answer stored by the hook is offered again at the end: count once
-
-    def __len__(self) -> int:
-        return self._db.execute("SELECT COUNT(*) FROM answers").fetchone()[0]
 
     @property
     def counts(self) -> dict[str, int]:

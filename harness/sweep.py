@@ -23,6 +23,7 @@ out-of-memory must not make a cell new.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -177,6 +178,12 @@ def _weights_fingerprint(model) -> dict[str, Any]:
     return {path.name: [path.stat().st_size, path.stat().st_mtime_ns] for path in files}
 
 
+@functools.cache
+def _key_library_versions() -> dict[str, str | None]:
+    versions = provenance.library_versions()
+    return {name: versions[name] for name in _KEY_LIBRARIES}
+
+
 def cell_key(spec, manager) -> str:
     """The hash that identifies a cell: model, task files, data files, the settings that change numbers."""
     from harness.run import data_provenance, task_configs
@@ -184,18 +191,19 @@ def cell_key(spec, manager) -> str:
 
     task = spec.tasks[0]
     configs = task_configs(manager, task)
+    data = data_provenance(configs)
     identity = {
         "model": {"name": spec.model.name, "template": spec.model.template, **_weights_fingerprint(spec.model)},
         "task": task,
         "task_files": {str(p): provenance.sha256_file(p) for name in (task, *configs) for p in yaml_files(manager, name)},
-        "data": data_provenance(configs)["files"] or data_provenance(configs)["sources"],
+        "data": data["files"] or data["sources"],
         "settings": {
             "num_fewshot": spec.num_fewshot, "limit": spec.limit, "backend": spec.backend,
             "dtype": spec.effective_dtype, "device": spec.device, "chat": spec.chat, "system": spec.system,
             "base_url": spec.base_url, "tokenizer": str(spec.tokenizer) if spec.tokenizer else None,
             "allow_code_execution": spec.allow_code_execution, "seeds": spec.seeds,
         },
-        "libraries": {name: provenance.library_versions()[name] for name in _KEY_LIBRARIES},
+        "libraries": _key_library_versions(),
     }
     return provenance.sha256_text(json.dumps(identity, sort_keys=True, default=str))[:20]
 
