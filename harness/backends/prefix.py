@@ -6,7 +6,10 @@ prefix tree over their token inputs: a node is a token prefix shared by several 
 subject's 5-shot prefix, then nothing more, since a doc's answer letters share one input; TruthfulQA:
 the fixed 6-shot preamble, then each question, then the answers). Walking the tree depth first, each
 node's tokens run once on top of its parent's cached keys/values, and the inputs that end below a
-node are scored as a batch of suffixes against its cache. Log-probabilities are taken only at
+node are scored as a batch of suffixes against its cache. Suffixes that begin alike (the answers of
+one question: "No, …", "The …") are packed into one sequence laid out as a token tree: each shared
+token appears once, and an attention mask lets every token see only its own ancestors (tree
+attention), so the tokens forwarded are the prefix tree's. Log-probabilities are taken only at
 continuation positions.
 
 Tokenization, BOS handling and left truncation are lm-eval's own: this class only replaces
@@ -17,6 +20,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import inspect
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -31,7 +35,7 @@ log = logging.getLogger(__name__)
 
 Request = tuple[tuple[str, str], list[int], list[int]]
 
-MAX_AUTO_ROWS = 64  # the most suffixes ``batch_size="auto"`` puts in one forward pass
+MAX_AUTO_ROWS = 64  # the most sequences ``batch_size="auto"`` puts in one forward pass
 
 
 @dataclass(frozen=True)
@@ -59,6 +63,77 @@ class Node:
 
     def first_row(self) -> int:
         return self.leaves[0] if self.leaves else self.children[0].first_row()
+
+
+@dataclass(frozen=True)
+class Pack:
+    """Suffixes of rows scored as one sequence: their tokens laid out as a token tree.
+
+    ``parents[j]`` is the pack index of token ``j``'s predecessor (-1 where a suffix starts), and
+    ``paths[row]`` the pack index of each token of the row's suffix: a token shared by several rows'
+    suffixes appears once, and its logits serve all of them.
+    """
+
+    rows: tuple[int, ...]
+    tokens: tuple[int, ...]
+    parents: tuple[int, ...]
+    paths: dict[int, tuple[int, ...]]
+
+    def levels(self) -> list[int]:
+        """Each token's distance from the start of its suffix."""
+        levels: list[int] = []
+        for parent in self.parents:
+            levels.append(levels[parent] + 1 if parent >= 0 else 0)
+        return levels
+
+    def ancestry(self) -> torch.Tensor:
+        """``[len, len]`` booleans: token ``i`` may attend to token ``j`` (``j`` is ``i`` or an ancestor)."""
+        allowed = torch.zeros(len(self.tokens), len(self.tokens), dtype=torch.bool)
+        for i, parent in enumerate(self.parents):
+            if parent >= 0:
+                allowed[i] = allowed[parent]
+            allowed[i, i] = True
+        return allowed
+
+
+def pack(suffixes: dict[int, tuple[int, ...]]) -> Pack:
+    """The token tree of ``suffixes`` (row -> suffix tokens), laid out in insertion order."""
+    tokens: list[int] = []
+    parents: list[int] = []
+    index: dict[tuple[int, int], int] = {}  # (parent index, token) -> pack index
+    paths: dict[int, tuple[int, ...]] = {}
+    for row, suffix in suffixes.items():
+        path: list[int] = []
+        parent = -1
+        for token in suffix:
+            if (parent, token) not in index:
+                index[parent, token] = len(tokens)
+                tokens.append(token)
+                parents.append(parent)
+            parent = index[parent, token]
+            path.append(parent)
+        paths[row] = tuple(path)
+    return Pack(tuple(suffixes), tuple(tokens), tuple(parents), paths)
+
+
+def plan_packs(rows: list[Row], leaves: list[int], depth: int, max_tokens: int | None) -> list[Pack]:
+    """``leaves``' suffixes past ``depth``, packed: lexicographic neighbours that share a first token go
+    into one pack while its token tree stays within ``max_tokens`` (``None``: one row per pack)."""
+    order = sorted(leaves, key=lambda r: rows[r].tokens[depth:])
+    groups: list[dict[int, tuple[int, ...]]] = []
+    size = 0  # tokens in the last group's tree
+    previous: tuple[int, ...] = ()
+    for row in order:
+        suffix = rows[row].tokens[depth:]
+        shared = common_prefix_length(previous, suffix)
+        if groups and max_tokens is not None and shared > 0 and size + len(suffix) - shared <= max_tokens:
+            groups[-1][row] = suffix
+            size += len(suffix) - shared  # sorted order: the last suffix is the closest one
+        else:
+            groups.append({row: suffix})
+            size = len(suffix)
+        previous = suffix
+    return [pack(group) for group in groups]
 
 
 @dataclass
@@ -131,6 +206,15 @@ def out_of_memory(exc: BaseException) -> bool:
     return isinstance(exc, torch.OutOfMemoryError) or "can't allocate memory" in str(exc)
 
 
+def tree_attention_supported(model) -> bool:
+    """Whether ``model`` takes a custom 4D attention mask with explicit positions: sdpa or eager attention,
+    a ``position_ids`` argument, and no sliding window (which a custom mask would silently drop)."""
+    config = model.config.get_text_config() if hasattr(model.config, "get_text_config") else model.config
+    return (getattr(model.config, "_attn_implementation", None) in ("sdpa", "eager")
+            and "position_ids" in inspect.signature(model.forward).parameters
+            and getattr(config, "sliding_window", None) is None)
+
+
 def _kv_bytes_per_token(config, dtype: torch.dtype) -> int:
     """Bytes of cached keys and values per token, from the model config."""
     config = config.get_text_config() if hasattr(config, "get_text_config") else config
@@ -144,15 +228,20 @@ class PrefixSharingLM(HFLM):
     """lm-eval's ``hf`` model with prefix-tree, continuation-only log-likelihood scoring."""
 
     min_shared_prefix = 8
+    max_pack_tokens = 256  # the largest token tree packed into one sequence from several suffixes
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.stats = ScoringStats()
-        self._oom_cap: int | None = None  # rows per forward pass after an out-of-memory error
+        self._oom_cap: int | None = None  # sequences per forward pass after an out-of-memory error
         self._kv_cache_ok = self.backend == "causal" and bool(getattr(self.model.config, "use_cache", True))
         if not self._kv_cache_ok:
             log.warning("%s cannot reuse a KV cache here: falling back to lm-eval's scoring",
                         type(self.model).__name__)
+        self._tree_attention = self._kv_cache_ok and tree_attention_supported(self.model)
+        if self._kv_cache_ok and not self._tree_attention:
+            log.info("%s: no tree attention (needs sdpa or eager attention, position ids and no sliding "
+                     "window); suffixes are scored one per sequence", type(self.model).__name__)
 
     def _loglikelihood_tokens(
         self, requests: list[Request], disable_tqdm: bool = False, override_bs: int | None = None
@@ -212,13 +301,13 @@ class PrefixSharingLM(HFLM):
     def _kv_bytes(self) -> int:
         return _kv_bytes_per_token(self.model.config, next(self.model.parameters()).dtype)
 
-    def _rows_per_batch(self, depth: int, suffix: int, keep: int, override_bs: int | None) -> int:
-        """Suffixes per forward pass: the fixed batch size, or (``auto``) what fits in memory; never more
+    def _rows_per_batch(self, depth: int, width: int, override_bs: int | None) -> int:
+        """Sequences per forward pass: the fixed batch size, or (``auto``) what fits in memory; never more
         than the size an out-of-memory error backed off to."""
-        rows = self._fitting_rows(depth, suffix, keep, override_bs)
+        rows = self._fitting_rows(depth, width, override_bs)
         return min(rows, self._oom_cap) if self._oom_cap else rows
 
-    def _fitting_rows(self, depth: int, suffix: int, keep: int, override_bs: int | None) -> int:
+    def _fitting_rows(self, depth: int, width: int, override_bs: int | None) -> int:
         if self.batch_size != "auto":
             return max(int(self.batch_size), 1)
         if override_bs:
@@ -227,22 +316,20 @@ class PrefixSharingLM(HFLM):
             free = torch.cuda.mem_get_info(self.device)[0] * 0.6
         else:
             free = psutil.virtual_memory().available * 0.25
-        per_row = ((depth + suffix) * self._kv_bytes
-                   + keep * self.model.config.get_text_config().vocab_size * 4 * 2)
+        # cached keys/values, plus logits at up to every position (kept positions are the batch's union)
+        per_row = (depth + width) * self._kv_bytes + width * self.model.config.get_text_config().vocab_size * 4 * 2
         return int(max(1, min(MAX_AUTO_ROWS, free // max(per_row, 1))))
 
     @torch.no_grad()
     def _score_leaves(self, work: _Pass, leaves: list[int], cache, depth: int) -> None:
-        """Score ``leaves`` as batches of suffixes (past ``depth``) against ``cache``, longest first."""
-        rows = work.rows
-        leaves = sorted(leaves, key=lambda r: -len(rows[r].tokens))
+        """Score ``leaves`` as batches of packed suffixes (past ``depth``) against ``cache``, longest first."""
+        packs = plan_packs(work.rows, leaves, depth, self.max_pack_tokens if self._tree_attention else None)
+        packs.sort(key=lambda p: -len(p.tokens))
         start = 0
         batch = None
-        while start < len(leaves):
-            longest = len(rows[leaves[start]].tokens) - depth
-            keep = longest - (rows[leaves[start]].begin - depth)
-            batch = batch or self._rows_per_batch(depth, longest, keep, work.override_bs)
-            chunk = leaves[start : start + batch]
+        while start < len(packs):
+            batch = batch or self._rows_per_batch(depth, len(packs[start].tokens), work.override_bs)
+            chunk = packs[start : start + batch]
             try:
                 answers = self._score_chunk(work, chunk, cache, depth)
             except (torch.OutOfMemoryError, RuntimeError) as exc:
@@ -253,39 +340,61 @@ class PrefixSharingLM(HFLM):
                 if torch.cuda.is_available():
                     torch.cuda.empty_cache()
                 continue
-            for row in chunk:
+            for row in (row for p in chunk for row in p.rows):
                 work.done(row, answers[row])
             start += len(chunk)
 
+    def _tree_mask(self, chunk: list[Pack], depth: int, width: int) -> torch.Tensor:
+        """``[batch, 1, width, depth + width]``: every token sees the cached prefix and its own ancestors
+        in its pack (padding sees itself), as booleans for sdpa or an additive mask for eager attention."""
+        allowed = torch.zeros(len(chunk), 1, width, depth + width, dtype=torch.bool)
+        allowed[..., :depth] = True
+        for i, p in enumerate(chunk):
+            allowed[i, 0, : len(p.tokens), depth : depth + len(p.tokens)] = p.ancestry()
+            for j in range(len(p.tokens), width):
+                allowed[i, 0, j, depth + j] = True
+        allowed = allowed.to(self.device)
+        if self.model.config._attn_implementation == "sdpa":
+            return allowed
+        dtype = next(self.model.parameters()).dtype
+        return torch.zeros(allowed.shape, dtype=dtype, device=self.device).masked_fill(
+            ~allowed, torch.finfo(dtype).min)
+
     @torch.no_grad()
-    def _score_chunk(self, work: _Pass, chunk: list[int], cache, depth: int) -> dict:
-        """One forward pass over a batch of suffixes; each request's (log-likelihood, is_greedy)."""
+    def _score_chunk(self, work: _Pass, chunk: list[Pack], cache, depth: int) -> dict:
+        """One forward pass over a batch of packs; each request's (log-likelihood, is_greedy)."""
         rows = work.rows
-        suffixes = [rows[r].tokens[depth:] for r in chunk]
-        ids = torch.full((len(chunk), max(len(s) for s in suffixes)), self.tokenizer.pad_token_id or 0,
-                         dtype=torch.long, device=self.device)
-        for i, suffix in enumerate(suffixes):
-            ids[i, : len(suffix)] = torch.tensor(suffix, dtype=torch.long)
-        self.stats.tokens_forwarded += sum(len(s) for s in suffixes)
+        width = max(len(p.tokens) for p in chunk)
+        ids = torch.full((len(chunk), width), self.tokenizer.pad_token_id or 0, dtype=torch.long,
+                         device=self.device)
+        for i, p in enumerate(chunk):
+            ids[i, : len(p.tokens)] = torch.tensor(p.tokens, dtype=torch.long)
+        self.stats.tokens_forwarded += sum(len(p.tokens) for p in chunk)
+        # Where each request's continuation is predicted: (pack, pack positions).
+        targets = {(r, request): (i, [p.paths[r][q - depth] for q in range(len(rows[r].tokens) - len(continuation),
+                                                                              len(rows[r].tokens))])
+                   for i, p in enumerate(chunk) for r in p.rows for request in work.wanted[r]
+                   for continuation in [work.requests[request][1]]}
         # Only the positions that predict a continuation token go through the output layer.
-        keep = sorted({p for r, s in zip(chunk, suffixes) for p in range(rows[r].begin - depth, len(s))})
-        column = {p: i for i, p in enumerate(keep)}
+        keep = sorted({q for _, positions in targets.values() for q in positions})
+        column = {q: k for k, q in enumerate(keep)}
         kwargs: dict = {"logits_to_keep": torch.tensor(keep, device=self.device)}
+        if self._tree_attention:
+            positions = torch.full((len(chunk), width), depth, dtype=torch.long)
+            for i, p in enumerate(chunk):
+                positions[i, : len(p.tokens)] += torch.tensor(p.levels(), dtype=torch.long)
+            kwargs |= {"attention_mask": self._tree_mask(chunk, depth, width),
+                       "position_ids": positions.to(self.device)}
         if cache is not None:
             expanded = copy.deepcopy(cache)
             expanded.batch_repeat_interleave(len(chunk))
             kwargs |= {"past_key_values": expanded, "use_cache": True}
         logits = self.model(ids, **kwargs).logits  # [batch, len(keep), vocab]
-        answers: dict[int, dict[int, tuple[float, bool]]] = {}
-        for i, (r, suffix) in enumerate(zip(chunk, suffixes)):
-            answers[r] = {}
-            for request in work.wanted[r]:
-                continuation = work.requests[request][1]
-                end = len(suffix)
-                begin = end - len(continuation)
-                selected = logits[i, [column[p] for p in range(begin, end)]]  # full output vocab, as lm-eval
-                logprobs = F.log_softmax(selected, dim=-1, dtype=self.softmax_dtype)
-                target = torch.tensor(continuation, dtype=torch.long, device=self.device)
-                picked = logprobs.gather(-1, target.unsqueeze(-1)).squeeze(-1)
-                answers[r][request] = (float(picked.sum()), bool((logprobs.argmax(dim=-1) == target).all()))
+        answers: dict[int, dict[int, tuple[float, bool]]] = {r: {} for p in chunk for r in p.rows}
+        for (r, request), (i, positions) in targets.items():
+            selected = logits[i, [column[q] for q in positions]]  # full output vocab, as lm-eval
+            logprobs = F.log_softmax(selected, dim=-1, dtype=self.softmax_dtype)
+            target = torch.tensor(work.requests[request][1], dtype=torch.long, device=self.device)
+            picked = logprobs.gather(-1, target.unsqueeze(-1)).squeeze(-1)
+            answers[r][request] = (float(picked.sum()), bool((logprobs.argmax(dim=-1) == target).all()))
         return answers
