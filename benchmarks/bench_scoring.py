@@ -27,7 +27,7 @@ from lm_eval.models.huggingface import HFLM  # noqa: E402
 from lm_eval.tasks import TaskManager  # noqa: E402
 
 from harness.backends import PrefixSharingLM  # noqa: E402
-from harness.backends.prefix import common_prefix_length, model_input  # noqa: E402
+from harness.backends.prefix import model_input, prefix_tree_size  # noqa: E402
 from harness.paths import TASKS_DIR  # noqa: E402
 from harness.registry import resolve_model  # noqa: E402
 
@@ -73,15 +73,6 @@ def _requests(manager: TaskManager, names: list[str], docs: int):
         task.build_all_requests(limit=per_task, rank=0, world_size=1)
         requests += task.instances
     return requests, per_task * len(names)
-
-
-def _trie_size(sequences: list[tuple[int, ...]]) -> int:
-    """Nodes of the token prefix tree of ``sequences``: each sorted sequence adds what it does not share."""
-    size, previous = 0, ()
-    for sequence in sorted(set(sequences)):
-        size += len(sequence) - common_prefix_length(previous, sequence)
-        previous = sequence
-    return size
 
 
 def _inputs(lm: HFLM, requests) -> list[tuple[int, ...]]:
@@ -131,7 +122,7 @@ def main() -> None:
         best = min((name for name in backends if name != "ours"), key=median.get)
         inputs = _inputs(backends[best], requests)
         full = sum(len(t) for t in inputs) / n_docs
-        tree = _trie_size(inputs) / n_docs
+        tree = prefix_tree_size(inputs) / n_docs
         diff = max(abs(a[0] - b[0]) for name in backends for a, b in zip(results[name], results["ours"]))
         others = ", ".join(f"{name}: {median[name]:.1f}" for name in backends if name not in ("ours", best))
         print(f"| {case} | {n_docs} | {median[best]:.1f} ({best}{'; ' + others if others else ''}) "

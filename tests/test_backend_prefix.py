@@ -20,7 +20,7 @@ from lm_eval.models.huggingface import HFLM
 from lm_eval.tasks import TaskManager
 
 from harness.backends import PrefixSharingLM
-from harness.backends.prefix import Row, build_tree
+from harness.backends.prefix import Row, build_tree, model_input, plan_packs, prefix_tree_size
 from harness.paths import TASKS_DIR
 from harness.registry import resolve_model
 from tests.conftest import needs_mirror, needs_tokenizers, random_model
@@ -45,6 +45,30 @@ def test_tree_nests_shared_prefixes_and_never_eats_a_continuation() -> None:
     (deeper,) = top.children  # rows 0 and 4 share 1..5 (row 0 stops at its begin, 5)
     assert deeper.depth == 5 and sorted(deeper.leaves) == [0, 4]
     assert build_tree(rows, min_shared=3).children[0].children == []  # one more shared token is not worth a node
+
+
+def test_suffixes_that_begin_alike_share_one_pack_with_each_token_once() -> None:
+    rows = [Row((7, 1, 2, 3), begin=1), Row((7, 1, 2, 4, 5), begin=1), Row((7, 1, 2), begin=1),
+            Row((7, 9, 9), begin=1), Row((7, 1, 6), begin=1)]
+    packs = plan_packs(rows, [0, 1, 2, 3, 4], depth=1, max_tokens=256)
+    assert [sorted(p.rows) for p in packs] == [[0, 1, 2, 4], [3]]  # row 3 shares no first token
+    tree = packs[0]
+    assert sorted(tree.tokens) == [1, 2, 3, 4, 5, 6]  # 1 and 2 once, for all four rows
+    for row in tree.rows:  # each path spells the row's suffix, token by token, parent to child
+        path = tree.paths[row]
+        assert [tree.tokens[j] for j in path] == list(rows[row].tokens[1:])
+        assert [tree.parents[j] for j in path] == [-1, *path[:-1]]
+    allowed = tree.ancestry()
+    for row in tree.rows:  # the last token sees exactly its own path
+        path = tree.paths[row]
+        assert allowed[path[-1]].nonzero().flatten().tolist() == sorted(path)
+    assert tree.levels() == [len(_path_to(tree, j)) - 1 for j in range(len(tree.tokens))]
+    assert [len(p.rows) for p in plan_packs(rows, [0, 1, 2, 4], depth=1, max_tokens=5)] == [3, 1]  # a cap
+    assert all(len(p.rows) == 1 for p in plan_packs(rows, [0, 1, 2, 4], depth=1, max_tokens=None))
+
+
+def _path_to(tree, j: int) -> list[int]:
+    return [*_path_to(tree, tree.parents[j]), j] if j >= 0 else []
 
 
 def _evaluate(lm, limit: int) -> dict:
@@ -134,3 +158,37 @@ def test_model_without_kv_cache_falls_back_to_lm_eval_scoring(tmp_path: Path, ca
     scores = ours.loglikelihood(requests, disable_tqdm=True)
     assert ours.stats.tokens_forwarded == 0  # our scorer never ran
     assert scores == HFLM(**kwargs, batch_size=2).loglikelihood(requests, disable_tqdm=True)
+
+
+@needs_tokenizers
+@pytest.mark.parametrize("attention", ["sdpa", "eager", "sliding window"])
+def test_tree_attention_and_its_fallback_match_lm_eval_hf(tmp_path: Path, attention: str) -> None:
+    """Answers that begin alike (one a prefix of another, two sharing one input) under sdpa's boolean
+    mask, eager attention's additive mask, and a sliding-window model, which is scored without packing."""
+    from lm_eval.api.instance import Instance
+    from transformers import MistralConfig, MistralForCausalLM
+
+    folder = random_model(tmp_path / "llama", "llama")
+    kwargs = {"pretrained": str(folder), "device": DEVICE, "dtype": "float32"}
+    if attention == "sliding window":
+        config = MistralConfig(vocab_size=32000, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                               num_attention_heads=4, num_key_value_heads=2, sliding_window=4096)
+        MistralForCausalLM(config).save_pretrained(folder)  # beside the Llama 2 tokenizer files
+    else:
+        kwargs["attn_implementation"] = attention
+    context = "Q: Can a person see the Great Wall of China from the Moon with the naked eye?\nA:"
+    answers = [" No", " No, it is too narrow.", " No, never.", " Yes", " Yes, easily.", " The wall is visible.",
+               " A", " B"]
+    requests = [Instance("loglikelihood", {}, (context, answer), i) for i, answer in enumerate(answers)]
+    reference = HFLM(**kwargs, batch_size=3).loglikelihood(requests, disable_tqdm=True)
+    for batch_size in (1, "auto"):
+        lm = PrefixSharingLM(**kwargs, batch_size=batch_size)
+        ours = lm.loglikelihood(requests, disable_tqdm=True)
+        assert [a[0] for a in ours] == pytest.approx([a[0] for a in reference], abs=1e-4)
+        assert [a[1] for a in ours] == [a[1] for a in reference]
+        inputs = [model_input(*lm._encode_pair(context, answer), lm.max_length) for answer in answers]
+        tree, rows = prefix_tree_size(inputs), sum(len(t) for t in set(inputs))
+        if attention == "sliding window":  # one sequence per distinct input, the shared question once
+            assert lm._tree_attention is False and tree < lm.stats.tokens_forwarded < rows
+        else:  # every token of the prefix tree once
+            assert lm._tree_attention is True and lm.stats.tokens_forwarded == tree

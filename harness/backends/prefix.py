@@ -171,6 +171,16 @@ def common_prefix_length(a: Sequence[int], b: Sequence[int]) -> int:
     return i
 
 
+def prefix_tree_size(sequences: Sequence[tuple[int, ...]]) -> int:
+    """Tokens in the prefix tree of ``sequences``: each sorted sequence adds what it does not share with
+    the one before it. The least any exact scorer must forward."""
+    size, previous = 0, ()
+    for sequence in sorted(set(sequences)):
+        size += len(sequence) - common_prefix_length(previous, sequence)
+        previous = sequence
+    return size
+
+
 def build_tree(rows: list[Row], min_shared: int) -> Node:
     """The prefix tree of ``rows``: a node wherever two or more rows share ``min_shared`` more tokens.
 
