@@ -218,10 +218,12 @@ def out_of_memory(exc: BaseException) -> bool:
 
 def tree_attention_supported(model) -> bool:
     """Whether ``model`` takes a custom 4D attention mask with explicit positions: sdpa or eager attention,
-    a ``position_ids`` argument, and no sliding window (which a custom mask would silently drop)."""
+    positions from a ``position_ids`` argument (not ALiBi, which reads them off a 2D mask), and no sliding
+    window (which a custom mask would silently drop)."""
     config = model.config.get_text_config() if hasattr(model.config, "get_text_config") else model.config
     return (getattr(model.config, "_attn_implementation", None) in ("sdpa", "eager")
             and "position_ids" in inspect.signature(model.forward).parameters
+            and not getattr(config, "alibi", False)
             and getattr(config, "sliding_window", None) is None)
 
 
