@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import json
 import os
 import socket
@@ -126,23 +127,38 @@ def cached_answers(output: Path, key: str) -> int:
         return 0
 
 
-def results(output: Path) -> dict[str, tuple[Path, dict[str, Any]]]:
+def results(output: Path) -> dict[str, Path]:
     """Complete result files in ``output`` by cell key (plain runs by their file name), newest last."""
-    found: dict[str, tuple[Path, dict[str, Any]]] = {}
+    found: dict[str, Path] = {}
     for path in sorted(Path(output).glob("*.json")):
-        try:
-            result = store.load_result(path)
-        except (OSError, ValueError):
-            continue  # not a result file (or one being replaced): never counts as done
-        if isinstance(result, dict) and result.get("status") == "complete":
-            found[(result.get("cell") or {}).get("key") or path.name] = (path, result)
+        with contextlib.suppress(OSError):
+            stat = path.stat()
+            key = _complete_result_key(str(path), stat.st_ino, stat.st_mtime_ns, stat.st_size)
+            if key:
+                found[key] = path
     return found
+
+
+@functools.lru_cache(maxsize=100_000)
+def _complete_result_key(path: str, inode: int, mtime_ns: int, size: int) -> str | None:
+    """A complete result file's cell key (a plain run's: its file name); None for any other file.
+
+    Remembered by inode, modification time and size, so a sweep that checks each cell against the
+    folder parses each file once, not once per cell. Result files are replaced by rename (a new inode),
+    never rewritten in place.
+    """
+    try:
+        result = store.load_result(Path(path))
+    except (OSError, ValueError):
+        return None  # not a result file (or one being replaced): never counts as done
+    if isinstance(result, dict) and result.get("status") == "complete":
+        return (result.get("cell") or {}).get("key") or Path(path).name
+    return None
 
 
 def done(output: Path, key: str) -> Path | None:
     """The result file of a finished cell, or None."""
-    hit = results(output).get(key)
-    return hit[0] if hit else None
+    return results(output).get(key)
 
 
 def folder_status(output: Path, descriptions: list[dict[str, Any]] | None = None) -> list[CellStatus]:
@@ -161,7 +177,7 @@ def folder_status(output: Path, descriptions: list[dict[str, Any]] | None = None
         state = _state(output, key)
         answers = cached_answers(output, key)
         if key in finished:
-            row = ("done", finished[key][0].name)
+            row = ("done", finished[key].name)
         elif holder:
             row = ("running", f"{holder}; {answers} answers cached")
         elif state.get("state") == "failed":
@@ -171,7 +187,7 @@ def folder_status(output: Path, descriptions: list[dict[str, Any]] | None = None
         else:
             row = ("pending", "")
         rows.append(CellStatus(key, description["model"], description["task"], row[0], row[1],
-                               finished[key][0] if key in finished else None))
+                               finished.get(key)))
     for key, (path, result) in finished.items():
         if key not in known:
             rows.append(CellStatus(key, result.get("model", ""), result.get("task", ""), "done", path.name, path))
