@@ -60,13 +60,15 @@ class ScriptedServer:
                     self.end_headers()
                     self.wfile.write(b'{"error": "scripted failure"}')
                     return
-                payload = b'{"choices": [' if action == "malformed" else json.dumps(_answer(body)).encode()
+                payload = {"malformed": b'{"choices": [',  # cut short: not JSON
+                           "shapeless": b'{"choices": [{"index": 0, "text": ""}]}',  # JSON without log-probabilities
+                           }.get(action) or json.dumps(_answer(body)).encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(payload)))
                 self.end_headers()
                 self.wfile.write(payload)
-                if action != "malformed":
+                if action not in ("malformed", "shapeless"):
                     with server.lock:
                         server.answered += 1
 
@@ -136,6 +138,21 @@ def test_persistent_failure_retries_then_stops_with_one_clear_line(server, token
     assert cause in message, message
     assert server.requests == 3, "three tries of the first request, then stop"
     assert elapsed < 60, f"gave up after {elapsed:.0f} s: no hang"
+
+
+@pytest.mark.parametrize("concurrent", [1, 2])
+def test_answer_without_log_probabilities_is_reported_as_unreadable(server, tokenizer, concurrent: int) -> None:
+    """Valid JSON in the wrong shape is the server's answer, not a failure of ours: one line that says so
+    (lm-eval retries it only on its concurrent path; the sync path reads the answer after its retries)."""
+    server.reset([], then="shapeless")
+    lm = OpenAICompatibleLM(base_url=server.url, model="scripted", tokenizer=tokenizer, num_concurrent=concurrent,
+                            max_retries=2, timeout=2)
+    with pytest.raises(HarnessError) as failure:
+        lm.loglikelihood(_loglikelihood_requests(1))
+    message = str(failure.value)
+    assert "\n" not in message and f"the server at {server.url} answered log-likelihood requests" in message
+    assert "cannot read (malformed answer (KeyError: 'logprobs'))" in message, message
+    assert 1 <= server.requests <= 2
 
 
 @pytest.mark.parametrize("chat", [False, True])

@@ -16,10 +16,12 @@ request cache, so a rerun does not ask for them again.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import json
 import logging
 import os
+from collections.abc import Iterator
 
 import aiohttp
 import requests as http
@@ -32,7 +34,22 @@ from tqdm import tqdm
 
 from harness.errors import HarnessError
 
-SERVER_ERRORS = (http.RequestException, aiohttp.ClientError, asyncio.TimeoutError, ValueError, KeyError, TypeError)
+
+
+class MalformedAnswer(ValueError):
+    """The server's JSON answer lacks a field the client reads, or holds it in another type."""
+
+
+SERVER_ERRORS = (http.RequestException, aiohttp.ClientError, asyncio.TimeoutError, json.JSONDecodeError)
+
+
+@contextlib.contextmanager
+def _reading_answer() -> Iterator[None]:
+    """Reading a server's JSON answer: a missing or mistyped field becomes a :class:`MalformedAnswer`."""
+    try:
+        yield
+    except (KeyError, IndexError, TypeError, AttributeError) as exc:
+        raise MalformedAnswer(f"malformed answer ({type(exc).__name__}: {exc})") from exc
 
 
 class RenderedChat(str):
@@ -69,6 +86,10 @@ class _ChatGenerations(LocalChatCompletion):
     """lm-eval's chat-completions model, with the key read from the environment per request."""
 
     header = property(lambda self: _bearer_header())
+
+    def parse_generations(self, outputs, **kwargs) -> list[str]:
+        with _reading_answer():
+            return super().parse_generations(outputs, **kwargs)
 
 
 class OpenAICompatibleLM(LocalCompletionsAPI):
@@ -135,24 +156,38 @@ class OpenAICompatibleLM(LocalCompletionsAPI):
         rendered.messages = chat_history
         return rendered
 
+    def parse_generations(self, outputs, **kwargs) -> list[str]:
+        with _reading_answer():
+            return super().parse_generations(outputs, **kwargs)
+
     def parse_logprobs(self, outputs, tokens=None, ctxlens=None, **kwargs) -> list[tuple[float, bool]]:
         """Each continuation's log-probability, read from the end of the echoed prompt."""
         answers = []
-        choices = [c for out in (outputs if isinstance(outputs, list) else [outputs])
-                   for c in sorted(out["choices"], key=lambda c: c["index"])]
-        for choice, request_tokens, ctxlen in zip(choices, tokens, ctxlens, strict=True):
-            n = len(request_tokens) - ctxlen
-            logprobs = choice["logprobs"]["token_logprobs"][-(n + 1):-1]  # the last entry is the generated token
-            top = choice["logprobs"]["top_logprobs"][-(n + 1):-1]
-            if len(logprobs) != n or any(value is None for value in logprobs):
-                raise ValueError(f"the server echoed {len(logprobs)} prompt log-probabilities, expected {n}")
-            greedy = all(value >= max(alternatives.values()) for value, alternatives in zip(logprobs, top, strict=True))
-            answers.append((float(sum(logprobs)), greedy))
+        with _reading_answer():
+            choices = [c for out in (outputs if isinstance(outputs, list) else [outputs])
+                       for c in sorted(out["choices"], key=lambda c: c["index"])]
+            if len(choices) != len(tokens):
+                raise MalformedAnswer(f"the server answered {len(choices)} choices for {len(tokens)} prompts")
+            for choice, request_tokens, ctxlen in zip(choices, tokens, ctxlens, strict=True):
+                n = len(request_tokens) - ctxlen
+                logprobs = choice["logprobs"]["token_logprobs"][-(n + 1):-1]  # the last entry: the generated token
+                top = choice["logprobs"]["top_logprobs"][-(n + 1):-1]
+                if len(logprobs) != n or any(value is None for value in logprobs):
+                    raise MalformedAnswer(f"the server echoed {len(logprobs)} prompt log-probabilities, expected {n}")
+                greedy = all(value >= max(alternatives.values())
+                             for value, alternatives in zip(logprobs, top, strict=True))
+                answers.append((float(sum(logprobs)), greedy))
         return answers
 
     def _server_call(self, method, requests_: list[Instance], what: str):
         try:
             return method(requests_)
+        except MalformedAnswer as exc:
+            raise HarnessError(
+                f"the server at {self.server} answered {what} in a form this client cannot read ({exc})",
+                "serve the model from an OpenAI-compatible server that echoes prompt log-probabilities "
+                "(llama.cpp's or vLLM's), then rerun: answers already received are cached",
+            ) from None
         except SERVER_ERRORS as exc:
             reason = f"{type(exc).__name__}: {str(exc).strip()[:200]}" if str(exc).strip() else type(exc).__name__
             raise HarnessError(
