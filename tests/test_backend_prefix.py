@@ -192,3 +192,22 @@ def test_tree_attention_and_its_fallback_match_lm_eval_hf(tmp_path: Path, attent
             assert lm._tree_attention is False and tree < lm.stats.tokens_forwarded < rows
         else:  # every token of the prefix tree once
             assert lm._tree_attention is True and lm.stats.tokens_forwarded == tree
+
+
+@pytest.mark.parametrize(("model_type", "options", "supported"), [
+    ("llama", {"attn_implementation": "sdpa"}, True),
+    ("gpt_neox", {"attn_implementation": "eager"}, True),
+    ("mistral", {"sliding_window": 4096}, False),  # a custom mask would drop the window
+    ("falcon", {"alibi": True}, False),  # ALiBi reads positions off a 2D mask
+    ("bloom", {"attn_implementation": "eager"}, False),  # ALiBi, and no position ids at all
+])
+def test_tree_attention_only_where_a_custom_mask_is_exact(model_type: str, options: dict, supported: bool) -> None:
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    from harness.backends.prefix import tree_attention_supported
+
+    attention = options.pop("attn_implementation", "sdpa")
+    config = AutoConfig.for_model(model_type, vocab_size=128, hidden_size=32, num_hidden_layers=1,
+                                  num_attention_heads=4, intermediate_size=64, **options)
+    model = AutoModelForCausalLM.from_config(config, attn_implementation=attention)
+    assert tree_attention_supported(model) is supported
