@@ -188,7 +188,10 @@ def folder_status(output: Path, descriptions: list[dict[str, Any]] | None = None
             row = ("pending", "")
         rows.append(CellStatus(key, description["model"], description["task"], row[0], row[1],
                                finished.get(key)))
-    for key, (path, result) in finished.items():
+    for key, path in finished.items():
         if key not in known:
-            rows.append(CellStatus(key, result.get("model", ""), result.get("task", ""), "done", path.name, path))
+            with contextlib.suppress(OSError, ValueError):  # replaced or removed since the scan
+                result = store.load_result(path)
+                rows.append(CellStatus(key, result.get("model", ""), result.get("task", ""), "done", path.name,
+                                       path))
     return rows

@@ -149,6 +149,7 @@ def test_out_of_memory_backs_off_then_fails_the_cell_clearly(tmp_path: Path, mon
         return forward(*args, **kwargs)
 
     monkeypatch.setattr(lm.model, "forward", oom_above_two_rows)
+    monkeypatch.setattr(lm, "max_pack_tokens", 1)  # one answer per sequence: a doc's answers are a batch of 4
     outcome = run_cell(cell, sweep.output)
     assert outcome.state == "computed", outcome.reason
     # Each doc's 4 choices are one batch (at most 8): tried once with 4 rows, then at most 2 for the rest.
