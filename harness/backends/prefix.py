@@ -363,8 +363,8 @@ class PrefixSharingLM(HFLM):
         allowed[..., :depth] = True
         for i, p in enumerate(chunk):
             allowed[i, 0, : len(p.tokens), depth : depth + len(p.tokens)] = p.ancestry()
-            for j in range(len(p.tokens), width):
-                allowed[i, 0, j, depth + j] = True
+        padding = torch.arange(width)
+        allowed[:, 0, padding, depth + padding] |= padding >= torch.tensor([[len(p.tokens)] for p in chunk])
         allowed = allowed.to(self.device)
         if self.model.config._attn_implementation == "sdpa":
             return allowed
@@ -383,10 +383,11 @@ class PrefixSharingLM(HFLM):
             ids[i, : len(p.tokens)] = torch.tensor(p.tokens, dtype=torch.long)
         self.stats.tokens_forwarded += sum(len(p.tokens) for p in chunk)
         # Where each request's continuation is predicted: (pack, pack positions).
-        targets = {(r, request): (i, [p.paths[r][q - depth] for q in range(len(rows[r].tokens) - len(continuation),
-                                                                              len(rows[r].tokens))])
-                   for i, p in enumerate(chunk) for r in p.rows for request in work.wanted[r]
-                   for continuation in [work.requests[request][1]]}
+        targets: dict[tuple[int, int], tuple[int, tuple[int, ...]]] = {}
+        for i, p in enumerate(chunk):
+            for r in p.rows:
+                for request in work.wanted[r]:
+                    targets[r, request] = (i, p.paths[r][len(p.paths[r]) - len(work.requests[request][1]):])
         # Only the positions that predict a continuation token go through the output layer.
         keep = sorted({q for _, positions in targets.values() for q in positions})
         column = {q: k for k, q in enumerate(keep)}
