@@ -11,7 +11,6 @@ mc2 is continuous) or any doc's verdict differs.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -20,19 +19,19 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 
+from harness.core import RunResult, RunSpec, load_result, load_samples  # noqa: E402
 from harness.registry import resolve_model  # noqa: E402
-from harness.run import RunSpec, evaluate  # noqa: E402
+from harness.runner import evaluate  # noqa: E402
 
 TOLERANCE = 1e-5
 
 
-def _results(folder: Path) -> dict[str, tuple[dict, list]]:
-    """Each task's result JSON in ``folder`` with its docs' verdicts (task, doc, correct: 0/1, or mc2's score)."""
+def _results(folder: Path) -> dict[str, tuple[RunResult, list]]:
+    """Each task's result in ``folder`` with its docs' verdicts (task, doc, correct: 0/1, or mc2's score)."""
     found = {}
     for path in sorted(folder.glob("*.json")):
-        result = json.loads(path.read_text(encoding="utf-8"))
-        lines = (path.parent / result["samples_file"]).read_text(encoding="utf-8").split("\n")
-        found[result["task"]] = (result, [(r["task"], r["doc_id"], r["correct"]) for r in map(json.loads, filter(None, lines))])
+        result = load_result(path)
+        found[result.task] = (result, [(r.task, r.doc_id, r.correct) for r in load_samples(result.samples_path)])
     return found
 
 
@@ -61,11 +60,11 @@ def main() -> int:
     print("| task | metric | n | lm-eval hf | ours | same |\n|---|---|---|---|---|---|")
     for task, (theirs, their_verdicts) in theirs_all.items():
         ours, our_verdicts = ours_all[task]
-        for metric, values in theirs["metrics"].items():
-            a, b = values["value"], ours["metrics"][metric]["value"]
+        for metric, values in theirs.metrics.items():
+            a, b = values.value, ours.metrics[metric].value
             same = a is not None and b is not None and abs(a - b) <= TOLERANCE
             failures += not same
-            print(f"| {task} | {metric} | {theirs['n']} | {a:.6f} | {b:.6f} | {'yes' if same else 'NO'} |")
+            print(f"| {task} | {metric} | {theirs.n} | {a:.6f} | {b:.6f} | {'yes' if same else 'NO'} |")
         differing = abs(len(their_verdicts) - len(our_verdicts)) + sum(
             x[:2] != y[:2] or abs(x[2] - y[2]) > TOLERANCE for x, y in zip(their_verdicts, our_verdicts))
         failures += differing

@@ -1,7 +1,8 @@
 """open-llm-harness: run open models through lm-eval tasks, with provenance on every figure.
 
 Public API: the model registry (:func:`resolve_model`, :data:`REGISTRY`), the task catalogue
-(:func:`catalogue`), runs (:class:`RunSpec`, :func:`evaluate`), the results store (:func:`load_result`),
+(:func:`catalogue`), the core types (:class:`RunSpec`, :class:`RunResult`, :class:`SampleRecord`), runs
+(:func:`evaluate`), results read back (:func:`load_result`, :func:`load_samples`),
 published scores (:func:`load_published`), reports (:func:`write_report`) and paired comparison
 (:func:`compare_runs`).
 """
@@ -17,13 +18,15 @@ __all__ = [
     "REGISTRY",
     "HarnessError",
     "ModelSpec",
+    "RunResult",
     "RunSpec",
+    "SampleRecord",
     "TaskInfo",
-    "TaskOutcome",
     "catalogue",
     "compare_runs",
     "load_published",
     "load_result",
+    "load_samples",
     "resolve_model",
     "evaluate",
     "write_report",
@@ -31,8 +34,9 @@ __all__ = [
 
 
 _LAZY = {
-    "RunSpec": "harness.run", "TaskOutcome": "harness.run", "evaluate": "harness.run",
-    "TaskInfo": "harness.tasks", "catalogue": "harness.tasks", "load_result": "harness.store",
+    "RunSpec": "harness.core", "RunResult": "harness.core", "SampleRecord": "harness.core",
+    "load_result": "harness.core", "load_samples": "harness.core", "evaluate": "harness.runner",
+    "TaskInfo": "harness.tasks", "catalogue": "harness.tasks",
     "load_published": "harness.published", "write_report": "harness.report", "compare_runs": "harness.paired",
 }
 

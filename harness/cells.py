@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from harness import provenance, store
+from harness.core import ResultFileError, load_result
 
 CELLS_DIR = ".cells"
 
@@ -141,18 +142,19 @@ def results(output: Path) -> dict[str, Path]:
 
 @functools.lru_cache(maxsize=100_000)
 def _complete_result_key(path: str, inode: int, mtime_ns: int, size: int) -> str | None:
-    """A complete result file's cell key (a plain run's: its file name); None for any other file.
+    """A complete result file's cell key (a plain run's: its file name); None for any other file, and for
+    the results of a group's member tasks (their run is the group's).
 
     Remembered by inode, modification time and size, so a sweep that checks each cell against the
     folder parses each file once, not once per cell. Result files are replaced by rename (a new inode),
     never rewritten in place.
     """
     try:
-        result = store.load_result(Path(path))
-    except (OSError, ValueError):
+        result = load_result(Path(path))
+    except (OSError, ResultFileError):
         return None  # not a result file (or one being replaced): never counts as done
-    if isinstance(result, dict) and result.get("status") == "complete":
-        return (result.get("cell") or {}).get("key") or Path(path).name
+    if result.status == "complete" and result.part_of is None:
+        return (result.cell or {}).get("key") or Path(path).name
     return None
 
 
@@ -190,8 +192,7 @@ def folder_status(output: Path, descriptions: list[dict[str, Any]] | None = None
                                finished.get(key)))
     for key, path in finished.items():
         if key not in known:
-            with contextlib.suppress(OSError, ValueError):  # replaced or removed since the scan
-                result = store.load_result(path)
-                rows.append(CellStatus(key, result.get("model", ""), result.get("task", ""), "done", path.name,
-                                       path))
+            with contextlib.suppress(OSError, ResultFileError):  # replaced or removed since the scan
+                result = load_result(path)
+                rows.append(CellStatus(key, result.model, result.task, "done", path.name, path))
     return rows

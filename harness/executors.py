@@ -1,25 +1,23 @@
 """Running a sweep's cells: one after another in this process (the default), or as Ray tasks on a cluster.
 
 Both executors run each cell through :func:`run_cell`, which takes the cell's lock, skips it when a
-complete result already carries its key, keeps every answered request in the cell's cache and writes
-the result exactly as ``harness run`` does (plus the cell's key). A cell that fails records why and
+complete result already carries its key, and runs the cell's spec through the runner, as ``harness run``
+does, with the cell's own request cache and key. A cell that fails records why and
 the others go on; an interrupt (SIGINT/SIGTERM) marks the running cell interrupted and stops.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import errno
 import math
 import os
-import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from tqdm import tqdm
 
-from harness import cells, provenance
+from harness import cells
 from harness.errors import HarnessError
 from harness.paths import PROJECT_ROOT
 from harness.sweep import Cell, Sweep, cell_description
@@ -49,31 +47,27 @@ class _LoadedModel:
 
     @classmethod
     def get(cls, spec):
-        from harness.run import load_model, weights_provenance
+        from harness.provenance import weights
+        from harness.runner import load_model
 
-        wanted = dataclasses.replace(spec, tasks=(), limit=None, num_fewshot=None)
+        wanted = dataclasses.replace(spec, tasks=(), limit=None, num_fewshot=None, include_paths=())
         if cls.spec != wanted:
             cls.spec = cls.lm = cls.info = None  # free the previous model before loading the next
             cls.lm = load_model(wanted)
-            cls.info, cls.spec = weights_provenance(wanted.model, cls.lm), wanted
+            cls.info, cls.spec = weights(wanted.model, cls.lm), wanted
         return cls.lm, cls.info
 
 
-def _reason(exc: BaseException, output: Path | None = None) -> str:
-    if isinstance(exc, HarnessError):
-        return str(exc).removeprefix("error: ")
-    if (isinstance(exc, OSError) and exc.errno == errno.ENOSPC) or (
-            isinstance(exc, sqlite3.OperationalError) and "disk is full" in str(exc)):
-        return (f"the disk holding {output or 'the results'} is full ({exc}) — free space or choose another output "
-                "folder, then rerun: answers already in the cell's cache are kept")
-    lines = str(exc).strip().splitlines()
-    problem = f"{type(exc).__name__}: {lines[0][:300]}" if lines else type(exc).__name__
-    return f"{problem} — the cell raised this error; fix its cause and rerun the sweep (finished cells are kept)"
+def _reason(exc: BaseException, cell: Cell, output: Path) -> str:
+    from harness.runner import failure
+
+    return str(failure(exc, cell.task, cell.spec.device, output, cells.cache_path(output, cell.key))).removeprefix(
+        "error: ")
 
 
 def run_cell(cell: Cell, output: Path, wait: bool = True) -> CellOutcome | None:
     """Run one cell under its lock; None when another process holds the lock and ``wait`` is False."""
-    from harness.run import code_execution, evaluate_task, preflight
+    from harness.runner import evaluate
 
     output = Path(output)
     cells.describe(output, cell_description(cell))
@@ -85,21 +79,18 @@ def run_cell(cell: Cell, output: Path, wait: bool = True) -> CellOutcome | None:
             return CellOutcome(cell.key, cell.label, "skipped", result=str(finished))
         cells.set_state(output, cell.key, "running")
         try:
-            names, manager = preflight(cell.spec)
-            lm, info = _LoadedModel.get(cell.spec)
-            stamp = provenance.utc_now().strftime("%Y%m%dT%H%M%SZ")
-            with code_execution(cell.spec):
-                outcome = evaluate_task(cell.spec, lm, manager, names[0], info, stamp, output,
-                                        cache=cells.cache_path(output, cell.key), cell=cell_description(cell))
+            results = evaluate(cell.spec, output, loaded=_LoadedModel.get,
+                               cache=cells.cache_path(output, cell.key), cell=cell_description(cell))
         except KeyboardInterrupt:
             cells.set_state(output, cell.key, "interrupted", answers_cached=cells.cached_answers(output, cell.key))
             raise
         except Exception as exc:  # a failing cell must not stop the sweep; its reason is recorded and shown
-            reason = _reason(exc, output)
+            reason = _reason(exc, cell, output)
             cells.set_state(output, cell.key, "failed", reason=reason)
             return CellOutcome(cell.key, cell.label, "failed", reason=reason)
         cells.clear_state(output, cell.key)
-        return CellOutcome(cell.key, cell.label, "computed", result=str(outcome.json_path), requests=outcome.requests)
+        return CellOutcome(cell.key, cell.label, "computed", result=str(results[0].path),
+                           requests=results[0].provenance["request_cache"])
 
 
 def _report(bar: tqdm, outcome: CellOutcome) -> None:
@@ -158,8 +149,9 @@ def connect_ray(address: str | None):
     try:
         ray.init(address=address, ignore_reinit_error=True, log_to_driver=True, include_dashboard=False)
     except (ConnectionError, RuntimeError, ValueError) as exc:
+        problem = (str(exc).strip().splitlines() or [""])[0][:300]
         raise HarnessError(f"could not connect to the Ray cluster at {address or 'a new local instance'}: "
-                           f"{_reason(exc)}", "start it with `ray start --head` or check --address") from None
+                           f"{type(exc).__name__}: {problem}", "start it with `ray start --head` or check --address") from None
     return ray
 
 
@@ -186,8 +178,9 @@ def run_ray(sweep: Sweep, ray) -> list[CellOutcome]:
                 try:
                     outcomes.append(ray.get(ready[0]))
                 except ray.exceptions.RayError as exc:  # the worker process died (run_cell catches the rest)
-                    cells.set_state(sweep.output, cell.key, "failed", reason=_reason(exc))
-                    outcomes.append(CellOutcome(cell.key, cell.label, "failed", reason=_reason(exc)))
+                    reason = _reason(exc, cell, sweep.output)
+                    cells.set_state(sweep.output, cell.key, "failed", reason=reason)
+                    outcomes.append(CellOutcome(cell.key, cell.label, "failed", reason=reason))
                 _report(bar, outcomes[-1])
         except KeyboardInterrupt:
             for ref in pending:

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from scipy.stats import binomtest
 
+from harness.core import ResultFileError, RunResult, load_result, load_samples
 from harness.errors import HarnessError
-from harness.store import load_result
 
 
 @dataclass(frozen=True)
@@ -30,22 +29,21 @@ class PairedComparison:
     mcnemar_p: float | None  # None when the per-sample scores are not 0/1
 
 
-def _correctness(result_path: Path) -> tuple[dict, dict[tuple[str, int], float]]:
+def _correctness(result_path: Path) -> tuple[RunResult, dict[tuple[str, int], float]]:
     try:
         result = load_result(result_path)
-        lines = (Path(result_path).parent / result["samples_file"]).read_text(encoding="utf-8").splitlines()
-    except (OSError, KeyError, json.JSONDecodeError) as exc:
-        raise HarnessError(f"cannot read run {result_path} ({type(exc).__name__})",
-                           "pass the .json result files that `harness run` wrote") from None
-    records = [json.loads(line) for line in lines]
-    return result, {(r["task"], r["doc_id"]): float(r["correct"]) for r in records if r.get("correct") is not None}
+        records = load_samples(result.samples_path or Path(result_path).with_suffix(".samples.jsonl"))
+    except (OSError, ResultFileError) as exc:
+        raise HarnessError(f"cannot read run {result_path} ({exc})",
+                           "pass the .json result files that `harness run` wrote, with their .samples.jsonl") from None
+    return result, {(r.task, r.doc_id): float(r.correct) for r in records if r.correct is not None}
 
 
 def compare_runs(path_a: Path, path_b: Path, iterations: int = 10_000, seed: int = 1234) -> PairedComparison:
     result_a, a = _correctness(path_a)
     result_b, b = _correctness(path_b)
-    if result_a["task"] != result_b["task"]:
-        raise HarnessError(f"the runs are of different tasks ({result_a['task']} vs {result_b['task']})",
+    if result_a.task != result_b.task:
+        raise HarnessError(f"the runs are of different tasks ({result_a.task} vs {result_b.task})",
                            "compare two runs of the same task")
     keys = sorted(set(a) & set(b))
     if not keys:
@@ -63,7 +61,7 @@ def compare_runs(path_a: Path, path_b: Path, iterations: int = 10_000, seed: int
     if binary:
         p_value = 1.0 if only_a + only_b == 0 else float(binomtest(only_a, only_a + only_b, 0.5).pvalue)
     return PairedComparison(
-        task=result_a["task"], model_a=result_a["model"], model_b=result_b["model"], n=len(keys),
+        task=result_a.task, model_a=result_a.model, model_b=result_b.model, n=len(keys),
         score_a=float(x.mean()), score_b=float(y.mean()), difference=float(y.mean() - x.mean()),
         ci_low=float(low), ci_high=float(high),
         agreement=float((x == y).mean()) if binary else float("nan"),

@@ -10,6 +10,7 @@ import sys
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 from harness.paths import PROJECT_ROOT
 
@@ -60,3 +61,80 @@ def library_versions() -> dict[str, str | None]:
 
 def utc_now() -> datetime:
     return datetime.now(timezone.utc)
+
+
+def display_path(path: Path) -> str:
+    """Project files relative to the project root (so results compare across checkouts), others absolute."""
+    resolved = Path(path).resolve()
+    return resolved.relative_to(PROJECT_ROOT).as_posix() if resolved.is_relative_to(PROJECT_ROOT) else str(resolved)
+
+
+def weights(model, lm) -> dict[str, Any]:
+    """The model's identity and the sha256 of each weight file a run read (``model`` is a ModelSpec)."""
+    files: list[Path] = []
+    if model.gguf_path is not None:
+        files = [model.gguf_path]
+    elif model.local_path is not None:
+        files = sorted(p for p in model.local_path.iterdir() if p.suffix in {".safetensors", ".bin", ".gguf", ".pt"})
+    config = getattr(getattr(lm, "model", None), "config", None)
+    return {
+        "name": model.name,
+        "hub_id": model.hub_id,
+        "source": model.source,
+        "revision": model.revision,
+        "resolved_commit": getattr(config, "_commit_hash", None),
+        "weight_files": {path.name: sha256_file(path) for path in files},
+        "weight_dir": str(files[0].parent) if files else None,
+        "architecture": model.architecture,
+        "parameters": model.parameters,
+        "context_length": model.context_length,
+        "template": model.template,
+    }
+
+
+def data_files(configs: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Where tasks' docs come from: the mirror's files (with sha256), local data files, or the hub."""
+    from harness import data
+
+    files: dict[str, str] = {}
+    sources: set[str] = set()
+    for config in configs.values():
+        kwargs = config.get("dataset_kwargs") or {}
+        if "dataset" in kwargs:
+            mirror = data.mirror_files(kwargs["dataset"], kwargs.get("subset"))
+            if mirror:
+                sources.add("mirror")
+                for paths in mirror.values():
+                    for path in paths:
+                        files[path.relative_to(data.data_dir()).as_posix()] = sha256_file(path)
+                continue
+        local = [Path(p) for p in _data_file_paths(kwargs.get("data_files")) if Path(p).is_file()]
+        if local:
+            sources.add("local files")
+            files.update({str(path.resolve()): sha256_file(path) for path in local})
+            continue
+        sources.add(f"hub:{config.get('dataset_path')}/{config.get('dataset_name')}"
+                    if config.get("dataset_path") else "task code (custom_dataset / process_docs)")
+    mirror_dir = data.data_dir()
+    return {"sources": sorted(sources), "mirror_dir": str(mirror_dir) if mirror_dir else None,
+            "files": dict(sorted(files.items()))}
+
+
+def _data_file_paths(value: Any) -> list[str]:
+    """The paths in a ``datasets`` ``data_files`` value (a path, a list, or a split → path(s) mapping)."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [path for item in value.values() for path in _data_file_paths(item)]
+    if isinstance(value, list | tuple):
+        return [path for item in value for path in _data_file_paths(item)]
+    return []
+
+
+def tokenizer(path: Path | None) -> dict[str, Any] | None:
+    """A ``--tokenizer`` given instead of the model's own: its path and the sha256 of its files."""
+    if path is None:
+        return None
+    path = Path(path)
+    files = sorted(p for p in path.iterdir() if p.is_file()) if path.is_dir() else [path]
+    return {"path": str(path.resolve()), "files": {p.name: sha256_file(p) for p in files}}

@@ -1,7 +1,9 @@
-"""The results store: one JSON per (model, task) with a per-sample ``.jsonl`` beside it, written atomically."""
+"""The results store: one JSON per (model, task or group) with a per-sample ``.jsonl`` beside it, written
+atomically (read back with :func:`harness.core.load_result` and :func:`harness.core.load_samples`)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import tempfile
@@ -9,7 +11,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-SCHEMA = "open-llm-harness/run-result/v1"
+from harness.core import RunResult, SampleRecord
 
 
 def _atomic_write(path: Path, write: callable) -> None:
@@ -48,11 +50,12 @@ def result_paths(output_dir: Path, model_slug: str, task: str, stamp: str) -> tu
     return output_dir / f"{stem}.json", output_dir / f"{stem}.samples.jsonl"
 
 
-def save_result(json_path: Path, samples_path: Path, result: dict[str, Any], samples: list[dict[str, Any]]) -> None:
-    """Samples first, then the result JSON, so a result file on disk always has its samples beside it."""
-    write_jsonl(samples_path, samples)
-    write_json(json_path, {"schema": SCHEMA, **result, "samples_file": samples_path.name})
-
-
-def load_result(path: Path) -> dict[str, Any]:
-    return json.loads(Path(path).read_text(encoding="utf-8"))
+def save_result(output_dir: Path, model_slug: str, stamp: str, result: RunResult,
+                records: list[SampleRecord]) -> RunResult:
+    """Samples first, then the result JSON, so a result file on disk always has its samples beside it;
+    returns the result with its path."""
+    json_path, samples_path = result_paths(output_dir, model_slug, result.task, stamp)
+    write_jsonl(samples_path, (dataclasses.asdict(record) for record in records))
+    saved = dataclasses.replace(result, samples_file=samples_path.name, path=json_path)
+    write_json(json_path, saved.to_json())
+    return saved

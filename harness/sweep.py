@@ -8,7 +8,8 @@ The batch size is left out: scores do not depend on it (tested), and backing off
 out-of-memory must not make a cell new.
 
     output: results/sweeps/leaderboard     # where results go (default: results/sweeps/<file name>)
-    tasks: [open_llm_leaderboard_v1, arc_easy]   # tasks and suites (suites become one cell per task)
+    tasks: [open_llm_leaderboard_v1, arc_easy, my_tasks/qa.yaml]   # tasks, suites (one cell per task), YAML paths
+    include_path: my_tasks                 # folder(s) whose task YAMLs resolve by name (lm-eval's --include-path)
     num_fewshot: {arc_easy: 5}             # or one number for every task
     limit: 40                              # first N docs of each (sub)task
     batch_size: 8                          # default for every model
@@ -32,11 +33,12 @@ from typing import Any
 import yaml
 
 from harness import provenance
+from harness.core import RunSpec
 from harness.errors import HarnessError
 from harness.paths import RESULTS_DIR
 
 _SWEEP_KEYS = {"output", "tasks", "models", "num_fewshot", "limit", "batch_size", "dtype", "device", "backend",
-               "allow_code_execution"}
+               "allow_code_execution", "include_path"}
 _MODEL_KEYS = {"model", "dtype", "batch_size", "device", "backend", "chat", "system", "chat_template", "base_url",
                "tokenizer"}
 _KEY_LIBRARIES = ("lm_eval", "transformers")
@@ -46,7 +48,7 @@ _KEY_LIBRARIES = ("lm_eval", "transformers")
 class Cell:
     """One (model with options, task setting) of a sweep: the RunSpec of a single task, and its key."""
 
-    spec: Any  # harness.run.RunSpec with one task
+    spec: RunSpec  # with one task
     key: str
 
     @property
@@ -122,18 +124,20 @@ def load_sweep(path: Path, default_device: str | None = None) -> Sweep:
     """
     from harness.backends import BACKENDS
     from harness.registry import resolve_model
-    from harness.run import RunSpec
-    from harness.run import default_device as local_device
-    from harness.tasks import expand, task_manager
+    from harness.runner import default_device as local_device
+    from harness.tasks import check_include_paths, expand, is_yaml_path, plan
     from harness.templates import TEMPLATES
 
     path = Path(path)
     config = _read(path)
     tasks = config["tasks"] if isinstance(config["tasks"], list) else str(config["tasks"]).split(",")
-    # Task YAML paths and the output folder are made absolute: Ray workers run elsewhere.
-    names = [str(Path(name).resolve()) if name.endswith((".yaml", ".yml")) else name
-             for name in expand([str(name).strip() for name in tasks if str(name).strip()])]
-    manager = task_manager(names)
+    # Paths are made absolute (relative ones are read from the working directory): Ray workers run elsewhere.
+    include = config.get("include_path") or []
+    include_paths = check_include_paths(tuple(Path(str(folder)) for folder in
+                                              (include if isinstance(include, list) else [include])))
+    names = [str(Path(name).resolve()) if is_yaml_path(name) else name
+             for name in expand([str(name).strip() for name in tasks if str(name).strip()], include_paths)]
+    manager = plan(names, include_paths).manager
     limit = config.get("limit")
     if limit is not None and (not isinstance(limit, int) or limit < 1):
         raise _fail(path, f"limit is {limit!r}", "give a whole number of docs ≥ 1, or leave it out")
@@ -163,19 +167,11 @@ def load_sweep(path: Path, default_device: str | None = None) -> Sweep:
                 base_url=entry.get("base_url"),
                 tokenizer=Path(entry["tokenizer"]) if entry.get("tokenizer") else None,
                 allow_code_execution=bool(config.get("allow_code_execution", False)),
+                include_paths=include_paths,
             )
             cells.append(Cell(spec, cell_key(spec, manager)))
     output = Path(config.get("output") or RESULTS_DIR / "sweeps" / path.stem).resolve()
     return Sweep(path=path, output=output, cells=tuple(cells))
-
-
-def _weights_fingerprint(model) -> dict[str, Any]:
-    """Hub weights by revision; local files by name, size and modification time (hashing a 13B folder on
-    every dry run would take minutes; the result's provenance has the files' sha256)."""
-    if model.gguf_path is None and model.local_path is None:
-        return {"hub_id": model.hub_id, "revision": model.revision}
-    files = [model.gguf_path] if model.gguf_path else sorted(p for p in model.local_path.iterdir() if p.is_file())
-    return {path.name: [path.stat().st_size, path.stat().st_mtime_ns] for path in files}
 
 
 @functools.cache
@@ -184,28 +180,19 @@ def _key_library_versions() -> dict[str, str | None]:
     return {name: versions[name] for name in _KEY_LIBRARIES}
 
 
-def cell_key(spec, manager) -> str:
-    """The hash that identifies a cell: model, task files, data files, the settings that change numbers."""
-    from harness.run import data_provenance, task_configs
-    from harness.tasks import yaml_files
+def cell_key(spec: RunSpec, manager) -> str:
+    """The hash that identifies a cell: the spec's digest over its task files, data files and weights."""
+    from harness.runner import weights_fingerprint
+    from harness.tasks import all_yaml_files, leaf_configs
 
     task = spec.tasks[0]
-    configs = task_configs(manager, task)
-    data = data_provenance(configs)
-    identity = {
-        "model": {"name": spec.model.name, "template": spec.model.template, **_weights_fingerprint(spec.model)},
-        "task": task,
-        "task_files": {str(p): provenance.sha256_file(p) for name in (task, *configs) for p in yaml_files(manager, name)},
-        "data": data["files"] or data["sources"],
-        "settings": {
-            "num_fewshot": spec.num_fewshot, "limit": spec.limit, "backend": spec.backend,
-            "dtype": spec.effective_dtype, "device": spec.device, "chat": spec.chat, "system": spec.system,
-            "base_url": spec.base_url, "tokenizer": str(spec.tokenizer) if spec.tokenizer else None,
-            "allow_code_execution": spec.allow_code_execution, "seeds": spec.seeds,
-        },
-        "libraries": _key_library_versions(),
-    }
-    return provenance.sha256_text(json.dumps(identity, sort_keys=True, default=str))[:20]
+    data = provenance.data_files(leaf_configs(manager, task))
+    return spec.digest(
+        weights=weights_fingerprint(spec.model),
+        task_files={str(p): provenance.sha256_file(p) for p in all_yaml_files(manager, task)},
+        data=data["files"] or data["sources"],
+        libraries=_key_library_versions(),
+    )
 
 
 def cell_description(cell: Cell) -> dict[str, Any]:

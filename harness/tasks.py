@@ -1,4 +1,10 @@
-"""The task catalogue: our YAML tasks in ``tasks/`` (checked before use), suites, and lm-eval's built-ins."""
+"""Task resolution as lm-eval does it: our YAML tasks in ``tasks/`` (checked before use), a user's folders
+(``--include-path``), task YAML paths, and lm-eval's built-in tasks, groups and tags.
+
+A *suite* is a group YAML without ``aggregate_metric_list`` whose members are all known tasks or groups
+(``open_llm_leaderboard_v1``): lm-eval reports no number for such a group, so each member runs and is
+reported as its own task. Any other group is run as lm-eval runs it, its numbers lm-eval's aggregation.
+"""
 
 from __future__ import annotations
 
@@ -20,11 +26,12 @@ from harness.paths import TASKS_DIR
 # Keys lm-eval accepts in a task or group YAML besides its config fields.
 _EXTRA_KEYS = {"include", "group", "task", "tag", "class"}
 _KNOWN_KEYS = {f.name for f in dataclasses.fields(TaskConfig)} | {f.name for f in dataclasses.fields(GroupConfig)}
+YAML_SUFFIXES = (".yaml", ".yml")
 
 
 @dataclass(frozen=True)
 class TaskInfo:
-    """One entry of ``harness tasks``: a task, a group scored as one task (mmlu), or a suite of tasks."""
+    """One entry of ``harness tasks``: a task, a group lm-eval aggregates, or a suite of tasks."""
 
     name: str
     kind: str  # "task" | "group" | "suite"
@@ -35,6 +42,17 @@ class TaskInfo:
     members: tuple[str, ...]
     deviations: tuple[str, ...]
     yaml_path: Path
+    metadata: dict[str, Any] = dataclasses.field(default_factory=dict)  # the YAML's `metadata:` as written
+
+
+@dataclass(frozen=True)
+class TaskPlan:
+    """What ``--tasks`` resolved to: the names to run (in order; a YAML path by the name it declares), what
+    to hand lm-eval for each (the name, or the path), and the TaskManager that indexes them all."""
+
+    names: tuple[str, ...]
+    specs: dict[str, str]
+    manager: TaskManager
 
 
 def read_task_yaml(path: Path) -> dict[str, Any]:
@@ -48,7 +66,7 @@ def read_task_yaml(path: Path) -> dict[str, Any]:
         raise HarnessError(f"malformed task YAML {path}{where}: {problem}", "fix the YAML syntax there") from None
     except (OSError, ValueError) as exc:
         raise HarnessError(f"cannot read task YAML {path}: {exc}", "fix or remove the file") from None
-    if "task" not in config and "group" not in config:
+    if not isinstance(config, dict) or ("task" not in config and "group" not in config):
         raise HarnessError(f"task YAML {path} names no `task:` or `group:`", "add `task: <name>` to the file")
     unknown = sorted(set(config) - _KNOWN_KEYS - _EXTRA_KEYS)
     if unknown:
@@ -59,15 +77,30 @@ def read_task_yaml(path: Path) -> dict[str, Any]:
     return config
 
 
-def _own_configs() -> dict[Path, dict[str, Any]]:
-    return {path: read_task_yaml(path) for path in sorted(TASKS_DIR.glob("**/*.yaml"))}
+def declared_name(path: Path) -> str:
+    """The name a task YAML declares (its ``group:``, else its ``task:``), which its results carry."""
+    config = read_task_yaml(path)
+    return str(config["group"] if "group" in config else config["task"])
+
+
+def _folder_configs(folders: tuple[Path, ...]) -> dict[Path, dict[str, Any]]:
+    """Every task or group YAML in our folder (all must be valid) and in the user's folders (files that are
+    no task, such as an included base template, are passed over as lm-eval's index does)."""
+    configs = {path: read_task_yaml(path) for path in sorted(TASKS_DIR.glob("**/*.yaml"))}
+    for folder in folders:
+        for path in sorted(Path(folder).glob("**/*.yaml")):
+            raw = load_yaml(path, resolve_func=False, recursive=False)
+            if isinstance(raw, dict) and ("task" in raw or "group" in raw) and "class" not in raw:
+                configs[path] = read_task_yaml(path)
+    return configs
 
 
 @functools.cache
-def catalogue() -> dict[str, TaskInfo]:
-    """Our tasks and suites by name (MMLU's 57 subjects are members of `mmlu`, not listed on their own)."""
-    configs = _own_configs()
-    tasks = {cfg["task"]: (path, cfg) for path, cfg in configs.items() if "task" in cfg and "group" not in cfg}
+def catalogue(include_paths: tuple[Path, ...] = ()) -> dict[str, TaskInfo]:
+    """Our tasks and suites by name, and those of the user's ``include_paths`` (the tasks of a group
+    lm-eval aggregates are its members, not listed on their own)."""
+    configs = _folder_configs(tuple(include_paths))
+    tasks = {cfg["task"]: (path, cfg) for path, cfg in configs.items() if "group" not in cfg}
     groups = {cfg["group"]: (path, cfg) for path, cfg in configs.items() if "group" in cfg}
 
     def tagged(tag: str) -> list[str]:
@@ -76,28 +109,31 @@ def catalogue() -> dict[str, TaskInfo]:
     info: dict[str, TaskInfo] = {}
     hidden: set[str] = set()
     for name, (path, cfg) in groups.items():
-        members = [member for entry in _as_list(cfg["task"]) for member in (tagged(entry) or [entry])]
+        entries = [entry for entry in _as_list(cfg["task"]) if isinstance(entry, str)]
+        members = [member for entry in entries for member in (tagged(entry) or [entry])]
         meta = cfg.get("metadata") or {}
-        is_suite = all(member in tasks or member in groups for member in _as_list(cfg["task"]))
+        is_suite = not cfg.get("aggregate_metric_list") and all(m in tasks or m in groups for m in entries)
         if not is_suite:
             hidden.update(members)
         first = tasks.get(members[0], (path, {}))[1] if members else {}
+        aggregated = [item["metric"] for item in _as_list(cfg.get("aggregate_metric_list"))]
         info[name] = TaskInfo(
             name=name,
             kind="suite" if is_suite else "group",
             num_fewshot=None if is_suite else first.get("num_fewshot"),
-            primary_metric=meta.get("primary_metric", "per task" if is_suite else "acc"),
-            protocol=meta.get("protocol", "per task" if is_suite else ""),
+            primary_metric=meta.get("primary_metric", "per task" if is_suite else (aggregated or [""])[0]),
+            protocol=meta.get("protocol", "per task" if is_suite else first.get("output_type", "")),
             settings_of=meta.get("settings_of", ""),
             members=tuple(members),
             deviations=tuple(meta.get("deviations", ())),
             yaml_path=path,
+            metadata=meta,
         )
     for name, (path, cfg) in tasks.items():
         if name in hidden:
             continue
         meta = cfg.get("metadata") or {}
-        metrics = [m["metric"] for m in cfg.get("metric_list", [])]
+        metrics = [m["metric"] for m in cfg.get("metric_list", []) if isinstance(m.get("metric"), str)]
         info[name] = TaskInfo(
             name=name,
             kind="task",
@@ -108,6 +144,7 @@ def catalogue() -> dict[str, TaskInfo]:
             members=(),
             deviations=tuple(meta.get("deviations", ())),
             yaml_path=path,
+            metadata=meta,
         )
     return dict(sorted(info.items(), key=lambda item: (item[1].kind == "suite", item[0])))
 
@@ -118,42 +155,129 @@ def _as_list(value: Any) -> list:
     return list(value) if isinstance(value, list | tuple) else [value]
 
 
-def expand(names: list[str]) -> list[str]:
-    """Replace suites by their member tasks (each member gets its own result file), keeping order."""
-    known = catalogue()
+def is_yaml_path(name: str) -> bool:
+    return name.endswith(YAML_SUFFIXES)
+
+
+def expand(names: list[str], include_paths: tuple[Path, ...] = ()) -> list[str]:
+    """Replace suites (also suites of suites) by their member tasks, keeping order: each member gets its own
+    result file. YAML paths and other names stay as given."""
+    known = catalogue(tuple(include_paths))
     expanded: list[str] = []
     for name in names:
-        members = known[name].members if name in known and known[name].kind == "suite" else (name,)
+        if name in known and known[name].kind == "suite":
+            members = expand(list(known[name].members), include_paths)
+        else:
+            members = [name]
         expanded.extend(member for member in members if member not in expanded)
     return expanded
 
 
-def task_manager(names: list[str]) -> TaskManager:
-    """A TaskManager over our tasks; lm-eval's ~14,700 built-ins are indexed only when a name needs them."""
-    own = catalogue()
-    yaml_paths = [name for name in names if name.endswith((".yaml", ".yml"))]
-    for path in yaml_paths:
-        if not Path(path).is_file():
-            raise HarnessError(f"task file {path} does not exist", "give the path of an existing task YAML")
-        read_task_yaml(Path(path))
-    needs_builtins = any(name not in own and name not in yaml_paths for name in names)
-    manager = TaskManager(include_path=str(TASKS_DIR), include_defaults=needs_builtins)
+def check_include_paths(include_paths: tuple[Path, ...]) -> tuple[Path, ...]:
+    """The ``--include-path`` folders, absolute; a missing one is a one-line error."""
+    checked = []
+    for folder in include_paths:
+        folder = Path(folder).expanduser()
+        if not folder.is_dir():
+            raise HarnessError(f"--include-path {folder} is not a folder",
+                               "give a folder that holds task YAML files (lm-eval's --include-path)")
+        checked.append(folder.resolve())
+    return tuple(checked)
+
+
+def plan(names: list[str], include_paths: tuple[Path, ...] = ()) -> TaskPlan:
+    """Resolve ``--tasks`` (suites expanded): names of ours, of the user's folders, lm-eval built-ins, or YAML
+    paths (handed to lm-eval as paths, as its CLI does: includes and ``!function`` helpers resolve beside
+    the file, a group's members through the index). Our and the user's tasks are indexed alone; lm-eval's
+    ~14,700 built-ins only when a name needs them."""
+    include_paths = check_include_paths(tuple(include_paths))
+    names = expand(names, include_paths)
+    specs: dict[str, str] = {}
     for name in names:
-        if name not in yaml_paths and name not in manager.all_tasks:
+        if is_yaml_path(name):
+            path = Path(name).expanduser()
+            if not path.is_file():
+                raise HarnessError(f"task file {path} does not exist", "give the path of an existing task YAML")
+            declared = declared_name(path)
+            if declared in specs:
+                raise HarnessError(f"two of the tasks given are named {declared!r}", "run them one at a time")
+            specs[declared] = str(path.resolve())
+        else:
+            specs[name] = name
+    catalogue(include_paths)  # checks every YAML in the folders (one-line errors) before lm-eval indexes them
+    folders = [str(TASKS_DIR), *map(str, include_paths)]
+    manager = TaskManager(include_path=folders, include_defaults=False)
+    if any(spec not in manager.all_tasks and not is_yaml_path(spec) for spec in specs.values()):
+        manager = TaskManager(include_path=folders, include_defaults=True)
+    for name, spec in specs.items():
+        if spec not in manager.all_tasks and not is_yaml_path(spec):
             raise HarnessError(
                 f"unknown task {name!r}",
-                "use a name from `harness tasks`, an lm-eval task name, or the path of a task YAML",
+                "use a name from `harness tasks`, an lm-eval task, group or tag name, the path of a task YAML, "
+                "or --include-path DIR for the folder that holds it",
             )
-    return manager
+    return TaskPlan(tuple(specs), specs, manager)
 
 
-def yaml_files(manager: TaskManager, name: str) -> list[Path]:
-    """The YAML file that defines a task or group, followed by the files it includes."""
-    entry = manager.task_index.get(name)
-    path = entry.yaml_path if entry is not None and entry.yaml_path else Path(name)
+def config_of(manager: TaskManager, spec: str) -> dict[str, Any] | None:
+    """A task's or group's YAML config (includes followed, functions unresolved) by name or YAML path;
+    None for a tag or an unknown name."""
+    entry = manager.task_index.get(spec)
+    if entry is not None:
+        return dict(entry.cfg) if entry.cfg is not None else None
+    return load_yaml(Path(spec), resolve_func=False) if is_yaml_path(spec) and Path(spec).is_file() else None
+
+
+def leaf_configs(manager: TaskManager, spec: str) -> dict[str, dict[str, Any]]:
+    """The YAML configs of the tasks a name or YAML path runs: the task itself, a tag's tasks, or every task
+    under a group and its nested groups."""
+    config = config_of(manager, spec)
+    if config is None:
+        entry = manager.task_index.get(spec)
+        return {task: cfg for member in sorted(entry.tags if entry else ()) for task, cfg in
+                leaf_configs(manager, member).items()}
+    if "group" not in config:
+        return {str(config["task"]): config}
+    return _member_configs(manager, config.get("task"))
+
+
+def _member_configs(manager: TaskManager, items: Any) -> dict[str, dict[str, Any]]:
+    """The task configs under a group's ``task:`` list: names, inline groups, and inline task overrides."""
+    configs: dict[str, dict[str, Any]] = {}
+    for item in _as_list(items):
+        if isinstance(item, str):
+            configs.update(leaf_configs(manager, item))
+        elif isinstance(item, dict) and "group" in item:
+            configs.update(_member_configs(manager, item.get("task")))
+        elif isinstance(item, dict) and "task" in item:
+            base = manager.task_index.get(item["task"])
+            configs[str(item["task"])] = {**(dict(base.cfg) if base is not None and base.cfg else {}), **item}
+    return configs
+
+
+def group_configs(manager: TaskManager, spec: str) -> dict[str, dict[str, Any]]:
+    """The configs of the groups a name or YAML path runs (itself if a group, and its nested groups)."""
+    config = config_of(manager, spec)
+    if config is None or "group" not in config:
+        return {}
+    nested = {name: cfg for item in _as_list(config.get("task")) if isinstance(item, str)
+              for name, cfg in group_configs(manager, item).items()}
+    return {str(config["group"]): config, **nested}
+
+
+def yaml_files(manager: TaskManager, spec: str) -> list[Path]:
+    """The YAML file that defines a task or group (by name or path), followed by the files it includes."""
+    entry = manager.task_index.get(spec)
+    path = entry.yaml_path if entry is not None and entry.yaml_path else Path(spec)
     files: list[Path] = []
     while path is not None and path.is_file() and path not in files:
         files.append(path)
         include = load_yaml(path, resolve_func=False, recursive=False).get("include")
         path = (path.parent / include) if isinstance(include, str) else None
     return files
+
+
+def all_yaml_files(manager: TaskManager, spec: str) -> list[Path]:
+    """Every YAML file behind a name or path: its own, its nested groups', its tasks' and their includes."""
+    names = [spec, *list(group_configs(manager, spec))[1:], *leaf_configs(manager, spec)]
+    return list(dict.fromkeys(path for item in names for path in yaml_files(manager, item)))

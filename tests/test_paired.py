@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from harness.core import MetricValue, RunResult
 from harness.paired import compare_runs
 from tests.conftest import run_cli
 
@@ -16,9 +17,12 @@ DATA = Path(__file__).parent / "data"
 def _run(folder: Path, name: str, correct: list[float]) -> Path:
     samples = folder / f"{name}.samples.jsonl"
     samples.write_text("".join(json.dumps({"task": "t", "doc_id": i, "correct": c}) + "\n" for i, c in enumerate(correct)))
-    result = folder / f"{name}.json"
-    result.write_text(json.dumps({"task": "t", "model": name, "samples_file": samples.name}))
-    return result
+    result = RunResult(model=name, task="t", kind="task", primary_metric="acc",
+                       metrics={"acc": MetricValue(sum(correct) / len(correct))}, n=len(correct), num_fewshot=0,
+                       provenance={}, samples_file=samples.name)
+    path = folder / f"{name}.json"
+    path.write_text(json.dumps(result.to_json()))
+    return path
 
 
 def test_known_discordant_pairs_give_the_exact_mcnemar_p(tmp_path: Path) -> None:

@@ -80,11 +80,17 @@ def test_mmlu_reports_per_question_and_per_subject_means(tmp_path: Path) -> None
     assert done.returncode == 0, done.stderr[-3000:]
     result = _result(tmp_path, "mmlu")
     records = [json.loads(line) for line in (tmp_path / result["samples_file"]).read_text().splitlines()]
-    assert len(result["subtasks"]) == 57 and len(records) == 114 and result["num_fewshot"] == 5
+    assert result["kind"] == "group" and len(result["subtasks"]) == 57 and len(records) == 114
+    assert result["num_fewshot"] == 5
     per_question = sum(rec["correct"] for rec in records) / len(records)
-    per_subject = sum(sub["acc"]["value"] for sub in result["subtasks"].values()) / 57
+    per_subject = sum(sub["acc"]["value"] for sub in result["members"].values()) / 57
     assert result["metrics"]["acc"]["value"] == pytest.approx(per_question)
     assert result["metrics"]["acc_subject_mean"]["value"] == pytest.approx(per_subject)
     assert "per-question" in result["metric_notes"]["acc"] and "unweighted" in result["metric_notes"]["acc_subject_mean"]
     assert len(result["provenance"]["task_yaml"]) == 57 + 2  # group, 57 subjects, shared template
     assert len(result["provenance"]["data"]["files"]) == 57 * 3
+    # One result per subject too, each marked as part of the group and agreeing with the group's row.
+    subjects = {r["task"]: r for r in map(json.loads, map(Path.read_text, tmp_path.glob("*__mmlu_*__*.json")))}
+    assert len(subjects) == 57 and all(r["part_of"] == "mmlu" and r["n"] == 2 for r in subjects.values())
+    assert {name: r["metrics"]["acc"] for name, r in subjects.items()} == {
+        name: metrics["acc"] for name, metrics in result["members"].items()}

@@ -225,7 +225,8 @@ def test_missing_tokenizer_is_named_before_loading(tmp_path: Path) -> None:
     folder = tmp_path / "weights-only"
     folder.mkdir()
     (folder / "config.json").write_text('{"model_type": "llama"}')
-    from harness.run import RunSpec, load_model
+    from harness.core import RunSpec
+    from harness.runner import load_model
 
     with pytest.raises(HarnessError, match="has no tokenizer files"):
         load_model(RunSpec(model=resolve_model(str(folder)), tasks=("arc_easy",)))

@@ -1,0 +1,336 @@
+"""The runner: a :class:`RunSpec` through lm-eval's evaluator, the one code path of ``harness run`` and of
+every sweep cell. Each task's (and group's) result is written as soon as it finishes; every answered
+request is kept in a request cache under the output folder, so a failure after the model work (a
+metric, a user's ``process_results``, a full disk) costs a rerun no forward pass.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import errno
+import functools
+import logging
+import os
+import sqlite3
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import datasets
+
+from harness import data, provenance, results, sandbox, store
+from harness.core import RunResult, RunSpec
+from harness.errors import HarnessError
+from harness.paths import RUNS_DIR
+from harness.request_cache import resumable
+from harness.task_hooks import ALLOW_CODE_EXECUTION
+from harness.tasks import TaskPlan, all_yaml_files, config_of, leaf_configs, plan
+from harness.templates import check_chat_options, install_chat_template, load_tokenizer
+
+_TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "tokenizer_config.json", "vocab.json")
+_EXPECTED_WARNINGS = ("Custom kwargs can be passed", "num_fewshot > 0 but fewshot_split is None")
+REQUEST_CACHE_DIR = ".request-cache"
+
+
+def default_device() -> str:
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def _quiet_expected_warnings() -> None:
+    class _Drop(logging.Filter):
+        def filter(self, record: logging.LogRecord) -> bool:
+            return not any(text in record.getMessage() for text in _EXPECTED_WARNINGS)
+
+    for name in ("lm_eval.api.task", "lm_eval.tasks.manager"):
+        logging.getLogger(name).addFilter(_Drop())
+    # Our tasks shadow lm-eval's built-ins of the same name on purpose; the index warns about each one.
+    logging.getLogger("lm_eval.tasks._index").setLevel(logging.ERROR)
+    datasets.disable_progress_bars()
+
+
+def _backend_kwargs(spec: RunSpec) -> dict[str, Any]:
+    """What the spec's backend is constructed with: weights (GGUF, folder or hub id), or a server."""
+    model = spec.model
+    if spec.backend == "openai-compatible":
+        if not spec.base_url:
+            raise HarnessError("--backend openai-compatible needs the server's address",
+                               "pass --base-url, e.g. --base-url http://127.0.0.1:8000/v1")
+        return {"base_url": spec.base_url, "model": model.hub_id or model.name,
+                "tokenizer": load_tokenizer(model, spec.tokenizer)}
+    if model.gguf_path is not None:
+        weights = {"pretrained": str(model.gguf_path.parent), "gguf_file": model.gguf_path.name}
+    elif spec.backend == "llama-cpp":
+        raise HarnessError(f"--backend llama-cpp runs GGUF files, and {model.name} is not one",
+                           "pass a .gguf file as --model, or use --backend harness")
+    elif model.local_path is not None:
+        if spec.tokenizer is None and not any((model.local_path / name).is_file() for name in _TOKENIZER_FILES):
+            raise HarnessError(f"model folder {model.local_path} has no tokenizer files ({', '.join(_TOKENIZER_FILES)})",
+                               "copy the model's tokenizer files into the folder, or pass --tokenizer")
+        weights = {"pretrained": str(model.local_path)}
+    else:
+        weights = {"pretrained": model.hub_id, "revision": model.revision}
+    if spec.tokenizer is not None and spec.backend in ("harness", "hf"):
+        weights["tokenizer"] = load_tokenizer(model, spec.tokenizer)
+    return {**weights, "device": spec.device, "batch_size": spec.batch_size, "dtype": spec.effective_dtype}
+
+
+def load_model(spec: RunSpec):
+    """The spec's backend (``--backend``) for its model, with the chat template installed for ``--chat``."""
+    from harness.backends import backend_class
+
+    kwargs = _backend_kwargs(spec)
+    try:
+        lm = backend_class(spec.backend)(**kwargs)
+    except ImportError as exc:
+        raise HarnessError(f"--backend {spec.backend} needs the package {exc.name or exc}, which is not installed",
+                           "install it (vLLM needs a GPU machine: pip install vllm), or choose another --backend") from None
+    except (OSError, ValueError, RuntimeError, EnvironmentError) as exc:
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise HarnessError(
+            f"could not load model {spec.model.name}: {first_line[:300]}",
+            "check that the weight files are complete and readable (re-download them), or that the hub is reachable",
+        ) from None
+    if spec.chat:
+        if getattr(lm, "tokenizer", None) is None:  # llama.cpp tokenizes itself; the template renders with HF's
+            lm.tokenizer = load_tokenizer(spec.model, spec.tokenizer)
+        install_chat_template(spec.model, lm.tokenizer)
+    return lm
+
+
+def _check_loads(manager, name: str, spec: str) -> None:
+    """A task loads its documents on construction (its dataset, ``custom_dataset`` or ``process_docs``);
+    fail clearly, before any model is loaded, if it cannot."""
+    try:
+        manager.load([spec])
+    except HarnessError:
+        raise
+    except Exception as exc:  # datasets/hub/user-function errors come in many types; all mean "cannot load"
+        first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+        raise HarnessError(
+            f"task {name!r} could not load its documents ({type(exc).__name__}: {first_line})",
+            "check the task's dataset settings and functions; offline, point it at local files "
+            "(dataset_kwargs data_files) or at the mirror",
+        ) from None
+
+
+def preflight(spec: RunSpec) -> TaskPlan:
+    """Check tasks, YAML, data and permissions before any model is loaded; returns what to run."""
+    _quiet_expected_warnings()
+    check_chat_options(spec.model, spec.chat, spec.system)
+    tasks = plan(list(spec.tasks), spec.include_paths)
+    for name, task in tasks.specs.items():
+        mirrored = [config["dataset_kwargs"] for config in leaf_configs(tasks.manager, task).values()
+                    if "dataset" in (config.get("dataset_kwargs") or {})]
+        if mirrored and len(mirrored) == len(leaf_configs(tasks.manager, task)):  # ours: the mirror says
+            for kwargs in mirrored:
+                data.check_available(kwargs["dataset"], kwargs.get("subset"))
+        else:
+            _check_loads(tasks.manager, name, task)
+    if any(config.get("unsafe_code") for name in tasks.names
+           for config in leaf_configs(tasks.manager, tasks.specs[name]).values()):
+        sandbox.require_permission(spec.allow_code_execution)
+    return tasks
+
+
+def request_cache_path(spec: RunSpec, output_dir: Path) -> Path:
+    """Where a plain run keeps each answer as it arrives: one SQLite file per model and the settings that
+    change answers (requests themselves are the keys, so tasks, limits and n-shot share it)."""
+    answers_of = dataclasses.replace(spec, tasks=(), limit=None, num_fewshot=None, allow_code_execution=False)
+    key = answers_of.digest(weights=weights_fingerprint(spec.model))
+    return Path(output_dir) / REQUEST_CACHE_DIR / f"{spec.model.slug}-{key[:16]}.sqlite"
+
+
+def weights_fingerprint(model) -> dict[str, Any]:
+    """Hub weights by revision; local files by name, size and modification time (hashing a 13B folder on
+    every start would take minutes; results carry the files' sha256)."""
+    if model.gguf_path is None and model.local_path is None:
+        return {"hub_id": model.hub_id, "revision": model.revision}
+    files = [model.gguf_path] if model.gguf_path else sorted(p for p in model.local_path.iterdir() if p.is_file())
+    return {path.name: [path.stat().st_size, path.stat().st_mtime_ns] for path in files}
+
+
+def failure(exc: BaseException, task: str, device: str, output: Path, cache: Path | None) -> HarnessError:
+    """An error raised while running ``task``, as one line naming the task, the cause and the fix."""
+    from harness.backends.prefix import out_of_memory
+
+    if isinstance(exc, HarnessError):
+        return exc
+    kept = f"answers computed so far are kept in {cache} and a rerun does not recompute them" if cache else \
+        "rerun the same command"
+    if (isinstance(exc, OSError) and exc.errno == errno.ENOSPC) or (
+            isinstance(exc, sqlite3.OperationalError) and "disk is full" in str(exc)):
+        return HarnessError(f"the disk holding {output} is full ({exc})",
+                            "free space or choose another output folder, then rerun: answers already in the "
+                            "cache are kept")
+    if isinstance(exc, RuntimeError) and out_of_memory(exc):  # torch.OutOfMemoryError is one too
+        return HarnessError(f"out of memory on {device} while scoring {task} (the batch size was already backed off to 1)",
+                            f"use a lower-precision --dtype, a smaller model or a machine with more memory; {kept}")
+    lines = str(exc).strip().splitlines()
+    problem = f"{type(exc).__name__}: {lines[0][:300]}" if lines else type(exc).__name__
+    return HarnessError(f"task {task} failed: {problem}",
+                        f"fix its cause (the task's YAML or functions, or the input named) and rerun; {kept}")
+
+
+def _simple_evaluate(spec: RunSpec, lm, manager, task: str) -> dict[str, Any]:
+    from lm_eval import simple_evaluate
+
+    return simple_evaluate(
+        model=lm,
+        tasks=[task],
+        num_fewshot=spec.num_fewshot,
+        limit=spec.limit,
+        task_manager=manager,
+        log_samples=True,
+        device=spec.device,
+        confirm_run_unsafe_code=spec.allow_code_execution,
+        apply_chat_template=spec.chat,
+        fewshot_as_multiturn=spec.chat,
+        system_instruction=spec.system,
+        **spec.seed_kwargs,
+    )
+
+
+def _run_deviations(spec: RunSpec) -> tuple[str, ...]:
+    deviations = []
+    if spec.limit is not None:
+        deviations.append(f"--limit {spec.limit}: only the first {spec.limit} docs of each (sub)task were evaluated")
+    if spec.chat:
+        template = "the tokenizer's own" if spec.model.template == "tokenizer" else f"the {spec.model.template}"
+        deviations.append(f"prompts rendered through {template} chat template, few-shot examples as conversation "
+                          "turns (the pinned settings use plain prompts)")
+    return tuple(deviations)
+
+
+def _chat_provenance(spec: RunSpec, lm) -> dict[str, Any] | None:
+    """The chat template a run's prompts went through (name, Jinja source and its sha256), or None."""
+    if not spec.chat:
+        return None
+    jinja = lm.tokenizer.chat_template
+    return {"name": spec.model.template, "system": spec.system, "fewshot_as_multiturn": True,
+            "jinja": jinja, "sha256": provenance.sha256_text(jinja)}
+
+
+def _gold_index(manager, task: str):
+    """The gold choice index of a doc, as lm-eval's task computes it (for tasks whose target is text).
+
+    The task is loaded on the first call only: most tasks log an index as target and never call this.
+    """
+
+    @functools.cache
+    def task_obj():
+        return manager.load([task])["tasks"][task]
+
+    def gold(doc: dict) -> int:
+        loaded = task_obj()
+        return loaded.doc_to_text(doc) if loaded.multiple_input else loaded.doc_to_target(doc)
+
+    return gold
+
+
+def evaluate_task(spec: RunSpec, tasks: TaskPlan, name: str, lm, model_info: dict, stamp: str, output_dir: Path,
+                  cache: Path | None, cell: dict[str, Any] | None = None) -> list[RunResult]:
+    """One requested task, group or tag through lm-eval; its results (the requested one first, then each
+    group's and task's below it) written to ``output_dir``. With ``cache``, answers are kept there."""
+    started = provenance.utc_now()
+    clock = time.perf_counter()
+    request_counts = None
+    try:
+        if cache is None:
+            raw = _simple_evaluate(spec, lm, tasks.manager, tasks.specs[name])
+        else:
+            with resumable(lm, cache) as answers:
+                raw = _simple_evaluate(spec, lm, tasks.manager, tasks.specs[name])
+                request_counts = answers.counts
+        wall = time.perf_counter() - clock
+        manager = tasks.manager
+        context = results.RunContext(
+            model=model_info["name"],
+            spec=spec.to_dict(),
+            provenance={
+                "model": model_info,
+                "tokenizer": provenance.tokenizer(spec.tokenizer),
+                "harness": {"version": _version(), **provenance.git_commit()},
+                "libraries": provenance.library_versions(),
+                "seeds": spec.seed_kwargs,
+                "device": spec.device,
+                "dtype": spec.effective_dtype,
+                "batch_size": spec.batch_size,
+                "backend": spec.backend,
+                "server": spec.base_url,
+                "request_cache": None if cache is None else {"file": cache.name, **request_counts},
+                "chat_template": _chat_provenance(spec, lm),
+                "code_execution": {"sandbox": sandbox.protections(), **dataclasses.asdict(sandbox.Limits())}
+                if any(config.get("unsafe_code") for config in raw["configs"].values()) else None,
+                "limit": spec.limit,
+                "started": started.isoformat(),
+                "finished": provenance.utc_now().isoformat(),
+                "wall_seconds": round(wall, 3),
+            },
+            yaml_provenance=lambda item: {provenance.display_path(path): provenance.sha256_file(path)
+                                          for path in all_yaml_files(manager, tasks.specs.get(item, item))},
+            data_provenance=provenance.data_files,
+            group_config=lambda group: config_of(manager, tasks.specs.get(group, group)) or {},
+            gold_index=lambda task: _gold_index(manager, task),
+            extra_deviations=_run_deviations(spec),
+            requested_fewshot=spec.num_fewshot,
+            cell=cell,
+        )
+        built = results.build(raw, name, context)
+        # Members first, the requested result last: a complete-looking top file means all of it was written.
+        saved = [store.save_result(output_dir, spec.model.slug, stamp, result, records)
+                 for result, records in reversed(built)]
+    except (KeyboardInterrupt, HarnessError):
+        raise
+    except Exception as exc:  # one line naming the task and the cause; the answers stay in the cache
+        raise failure(exc, name, spec.device, output_dir, cache) from None
+    return saved[::-1]
+
+
+Loaded = tuple[Any, dict[str, Any]]  # a backend and its weights' provenance
+
+
+def evaluate(spec: RunSpec, output_dir: Path = RUNS_DIR, loaded: Loaded | Callable[[RunSpec], Loaded] | None = None,
+             cache: Path | None = None, cell: dict[str, Any] | None = None) -> list[RunResult]:
+    """Evaluate the spec's model on each of its tasks, each result written as soon as it finishes.
+
+    ``loaded`` is a model already loaded for this spec with its weights' provenance, or what gives one
+    (a sweep keeps one across cells; it is called after the tasks are checked); ``cache`` the request
+    cache to use (default: one under ``output_dir``); ``cell`` marks the results as a sweep cell's.
+    """
+    output_dir = Path(output_dir)
+    tasks = preflight(spec)
+    loaded = loaded or load
+    lm, model_info = loaded(spec) if callable(loaded) else loaded
+    cache = cache or request_cache_path(spec, output_dir)
+    stamp = provenance.utc_now().strftime("%Y%m%dT%H%M%SZ")
+    with code_execution(spec):
+        return [result for name in tasks.names
+                for result in evaluate_task(spec, tasks, name, lm, model_info, stamp, output_dir, cache, cell)]
+
+
+def load(spec: RunSpec) -> Loaded:
+    """The spec's backend and its weights' provenance."""
+    lm = load_model(spec)
+    return lm, provenance.weights(spec.model, lm)
+
+
+def _version() -> str:
+    from harness import __version__
+
+    return __version__
+
+
+@contextlib.contextmanager
+def code_execution(spec: RunSpec) -> Iterator[None]:
+    """Let the code tasks' scoring (harness.task_hooks.pass_at_k) run programs while the block runs, if the
+    user allowed it."""
+    if spec.allow_code_execution:
+        os.environ[ALLOW_CODE_EXECUTION] = "1"
+    try:
+        yield
+    finally:
+        os.environ.pop(ALLOW_CODE_EXECUTION, None)
