@@ -37,16 +37,18 @@ def _cmd_models(args: argparse.Namespace) -> int:
 
 
 def _cmd_tasks(args: argparse.Namespace) -> int:
-    from harness.tasks import catalogue
+    from harness.tasks import catalogue, check_include_paths
 
+    include_paths = check_include_paths(tuple(Path(folder) for folder in args.include_path or ()))
     rows = [
         (t.name, t.kind, "per task" if t.kind == "suite" else t.num_fewshot, t.primary_metric, t.protocol,
          ", ".join(t.members) if t.kind == "suite" else (f"{len(t.members)} subjects" if t.members else ""),
          "yes" if t.deviations else "")
-        for t in catalogue().values()
+        for t in catalogue(include_paths).values()
     ]
     print(_table(("name", "kind", "n-shot", "metric", "protocol", "members", "deviations"), rows))
-    print("\nAny lm-eval task name (or the path of a task YAML) works with `harness run --tasks` too.")
+    print("\nAny lm-eval task, group or tag name, the path of a task YAML, or the tasks of a folder given with "
+          "--include-path DIR work with `harness run --tasks` too.")
     return 0
 
 
@@ -80,7 +82,8 @@ def _cmd_prompt(args: argparse.Namespace) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from harness.run import RunSpec, default_device, evaluate
+    from harness.core import RunSpec
+    from harness.runner import default_device, evaluate
 
     tasks = tuple(name.strip() for name in args.tasks.split(",") if name.strip())
     if not tasks:
@@ -101,33 +104,36 @@ def _cmd_run(args: argparse.Namespace) -> int:
         base_url=args.base_url,
         tokenizer=Path(args.tokenizer) if args.tokenizer else None,
         allow_code_execution=args.allow_code_execution,
+        include_paths=tuple(Path(folder) for folder in args.include_path or ()),
     )
-    outcomes = evaluate(spec, Path(args.output))
+    results = evaluate(spec, Path(args.output))
     rows = [
-        (o.task, o.num_fewshot, metric, _fmt(values["value"]), _fmt(values["stderr"]), o.n,
-         "*" if metric == o.primary_metric else "")
-        for o in outcomes
-        for metric, values in o.metrics.items()
+        (r.task if r.part_of is None else f"  {r.task}", r.num_fewshot, metric, _fmt(values.value),
+         _fmt(values.stderr), r.n, "*" if metric == r.primary_metric else "")
+        for r in results
+        for metric, values in r.metrics.items()
     ]
     print()
     print(f"model: {spec.model.name}   backend: {spec.backend}   device: {spec.device}   dtype: {spec.effective_dtype}")
     print(_table(("task", "n-shot", "metric", "value", "stderr", "n", "primary"), rows))
-    for outcome in outcomes:
-        print(f"wrote {outcome.json_path} (+ {outcome.samples_path.name})")
+    for result in results:
+        print(f"wrote {result.path} (+ {result.samples_file})")
     return 0
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    from harness.leaderboard import DEFAULT_PUBLISHED, SUITES
+    from harness.leaderboard import DEFAULT_PUBLISHED
     from harness.report import write_report
 
-    if args.suite not in SUITES:
-        raise HarnessError(f"unknown suite {args.suite!r}", f"use one of {', '.join(SUITES)}")
     runs = Path(args.runs) if args.runs else None
     if runs is not None and not runs.is_dir():
         raise HarnessError(f"runs folder {runs} does not exist", "pass the folder `harness run` wrote to")
+    include_paths = tuple(Path(folder) for folder in args.include_path or ())
+    for folder in include_paths:
+        if not folder.is_dir():
+            raise HarnessError(f"--include-path {folder} is not a folder", "pass a folder of task YAMLs")
     models = tuple(m.strip() for m in args.models.split(",") if m.strip()) if args.models else DEFAULT_PUBLISHED
-    files = write_report(Path(args.out), runs, models, args.suite, args.baseline)
+    files = write_report(Path(args.out), runs, models, args.suite, args.baseline, include_paths=include_paths)
     print(f"wrote {len(files)} report files to {args.out} (open {Path(args.out) / 'index.html'})")
     return 0
 
@@ -213,7 +219,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = commands.add_parser("run", help="evaluate a model on tasks or a suite")
     run.add_argument("--model", required=True, help="registry name, hub id, local HF folder or .gguf file")
-    run.add_argument("--tasks", required=True, help="comma-separated task or suite names, or task YAML paths")
+    run.add_argument("--tasks", required=True, help="comma-separated task, group, tag or suite names (ours, "
+                                                    "lm-eval's, or of an --include-path folder), or task YAML paths")
+    run.add_argument("--include-path", action="append", metavar="DIR",
+                     help="a folder of task YAMLs: each becomes resolvable by its task, group or tag name "
+                          "(lm-eval's --include-path; repeatable)")
     run.add_argument("--limit", type=int, help="evaluate only the first N docs of each (sub)task")
     run.add_argument("--num-fewshot", type=int, help="override the task's pinned number of few-shot examples")
     run.add_argument("--batch-size", default="8", help="batch size, or auto (default 8)")
@@ -225,7 +235,8 @@ def build_parser() -> argparse.ArgumentParser:
                                         "http://127.0.0.1:8000/v1 (API key from $HARNESS_API_KEY or $OPENAI_API_KEY)")
     run.add_argument("--tokenizer", help="a tokenizer folder or tokenizer.json to use instead of the model's")
     run.add_argument("--allow-code-execution", action="store_true",
-                     help="let code tasks (HumanEval) run the model's programs, each in a sandboxed process")
+                     help="let tasks that run code (`unsafe_code: true` in their YAML) run the model's programs, "
+                          "each in a sandboxed process")
     run.add_argument("--device", choices=("cpu", "cuda"), help="default: cuda when present, else cpu")
     run.add_argument("--dtype", help="override the registry's dtype (float32, bfloat16, float16, auto)")
     run.add_argument("--output", default=str(Path("results") / "runs"), help="folder for result files")
@@ -243,7 +254,11 @@ def build_parser() -> argparse.ArgumentParser:
     report = commands.add_parser("report", help="charts, tables and an HTML page beside published scores")
     report.add_argument("--runs", help="folder of run results (default: none, published scores only)")
     report.add_argument("--models", help="comma-separated published models to show (hub ids)")
-    report.add_argument("--suite", default="open_llm_leaderboard_v1", help="benchmarks to show")
+    report.add_argument("--suite", default="open_llm_leaderboard_v1",  # leaderboard.DEFAULT_SUITE (no import here)
+                        help="benchmarks to show: a suite or task of `harness tasks`, a task in --runs, or a "
+                             "comma-separated list of those (default: %(default)s)")
+    report.add_argument("--include-path", action="append", metavar="DIR",
+                        help="a folder of your own task YAMLs whose tasks and suites --suite may name (repeatable)")
     report.add_argument("--baseline", default="openai/gpt-4", help="published model the gap chart subtracts")
     report.add_argument("--out", required=True, help="output folder")
     report.set_defaults(handler=_cmd_report)
@@ -270,7 +285,9 @@ def build_parser() -> argparse.ArgumentParser:
     status.set_defaults(handler=_cmd_status)
 
     commands.add_parser("models", help="list the model registry").set_defaults(handler=_cmd_models)
-    commands.add_parser("tasks", help="list tasks and suites").set_defaults(handler=_cmd_tasks)
+    tasks = commands.add_parser("tasks", help="list tasks and suites")
+    tasks.add_argument("--include-path", action="append", metavar="DIR", help="also list the tasks of this folder")
+    tasks.set_defaults(handler=_cmd_tasks)
     return parser
 
 

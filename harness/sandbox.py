@@ -67,7 +67,7 @@ def require_permission(allowed: bool) -> None:
     """Refuse to run model-written code unless the user said so."""
     if not allowed:
         raise HarnessError(
-            "this task runs code written by the model (HumanEval), which is refused by default",
+            "this task runs code written by the model (its YAML sets unsafe_code), which is refused by default",
             "pass --allow-code-execution to run it inside the sandbox (a separate, limited process per sample)",
         )
 
