@@ -1,8 +1,9 @@
 """Matplotlib charts of a :class:`Leaderboard`: leaderboard bars, gap heatmap, radar, size vs score.
 
 Charts are drawn for a paper column (3.4 in wide at 9 pt; 7 in for the wide bar chart), in the
-Okabe-Ito colour-blind-safe palette. Hatching marks a series that is only loosely comparable with
-this harness's protocol; a dagger marks one that is not comparable.
+Okabe-Ito colour-blind-safe palette, for any number of benchmarks. Hatching marks a bar that is only
+loosely comparable with this harness's protocol, a dagger one that is not comparable, a double dagger one
+measured on a subset (``--limit``). A chart with nothing to draw says why in place of the plot.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from harness.comparison import Comparability, comparability  # noqa: E402
-from harness.leaderboard import BENCHMARK_LABELS, Leaderboard, Series  # noqa: E402
+from harness.leaderboard import Leaderboard, Series  # noqa: E402
 
 OKABE_ITO = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000")
 FORMATS = ("png", "svg", "pdf")
@@ -41,66 +42,68 @@ def _save(fig, out_dir: Path, name: str) -> list[Path]:
     return paths
 
 
-def _label(benchmark: str) -> str:
-    return BENCHMARK_LABELS.get(benchmark, benchmark)
+def _nothing_to_draw(fig, ax, out_dir: Path, name: str, why: str) -> list[Path]:
+    ax.set_axis_off()
+    ax.text(0.5, 0.5, why, ha="center", va="center", wrap=True, transform=ax.transAxes)
+    return _save(fig, out_dir, name)
 
 
-def _series_verdict(board: Leaderboard, series: Series) -> Comparability:
-    """The weakest verdict over a series' scores (a series is hatched if any bar is not like-for-like)."""
+def _mark(board: Leaderboard, series: Series) -> str:
+    """The weakest verdict's mark over a series' scores ("*" if any is loosely comparable, "†" if any is not)."""
     verdicts = {board.verdict(score) for score in series.scores.values()}
-    for verdict in (Comparability.NOT, Comparability.LOOSELY):
-        if verdict in verdicts:
-            return verdict
-    return Comparability.COMPARABLE
+    return next((v.mark for v in (Comparability.NOT, Comparability.LOOSELY) if v in verdicts), "")
 
 
 def leaderboard_chart(board: Leaderboard, out_dir: Path) -> list[Path]:
-    benchmarks = board.benchmarks
-    n = max(len(board.series), 1)
-    width = 0.8 / n
-    x = np.arange(len(benchmarks))
+    keys = [b.key for b in board.benchmarks]
+    width = 0.8 / max(len(board.series), 1)
+    x = np.arange(len(keys))
     with plt.rc_context(STYLE):
-        fig, ax = plt.subplots(figsize=(7.0, 3.0))
+        fig, ax = plt.subplots(figsize=(min(7.0, 2.6 + 0.75 * len(keys)), 3.0))
         for i, series in enumerate(board.series):
             color = OKABE_ITO[i % len(OKABE_ITO)]
-            for j, benchmark in enumerate(benchmarks):
-                score = series.scores.get(benchmark)
-                if score is None:
-                    continue
+            for j, key in enumerate(k for k in keys if k in series.scores):
+                score = series.scores[key]
                 verdict = board.verdict(score)
-                xpos = x[j] - 0.4 + width * (i + 0.5)
+                xpos = x[keys.index(key)] - 0.4 + width * (i + 0.5)
                 ax.bar(xpos, score.value, width * 0.92, color=color, hatch=HATCH[verdict], edgecolor="white",
-                       linewidth=0.3, label=series.label if j == min(k for k, b in enumerate(benchmarks)
-                                                                    if b in series.scores) else None)
+                       linewidth=0.3, label=series.label if j == 0 else None)
                 if score.stderr:
                     ax.errorbar(xpos, score.value, yerr=score.stderr, color="black", capsize=1.5, linewidth=0.6)
-                if verdict is Comparability.NOT:
-                    ax.text(xpos, score.value + 1, "†", ha="center", va="bottom", fontsize=6)
+                mark = ("†" if verdict is Comparability.NOT else "") + ("‡" if score.subset else "")
+                if mark:
+                    ax.text(xpos, score.value + (score.stderr or 0) + 1, mark, ha="center", va="bottom", fontsize=6)
         for ref, style in zip(board.references, ("-", "--")):
-            for j, benchmark in enumerate(benchmarks):
-                if benchmark in ref.scores:
-                    ax.hlines(ref.scores[benchmark].value, x[j] - 0.45, x[j] + 0.45, colors="#444444",
-                              linestyles=style, linewidth=1.0,
-                              label=f"{ref.model.split('/')[-1]} (GPT-4 report)*" if j == min(
-                                  k for k, b in enumerate(benchmarks) if b in ref.scores) else None)
-        ax.set_xticks(x, [_label(b) for b in benchmarks])
+            for j, key in enumerate(k for k in keys if k in ref.scores):
+                xpos = x[keys.index(key)]
+                ax.hlines(ref.scores[key].value, xpos - 0.45, xpos + 0.45, colors="#444444", linestyles=style,
+                          linewidth=1.0, label=ref.label + _mark(board, ref) if j == 0 else None)
+        ax.set_xticks(x, [b.label for b in board.benchmarks], rotation=20 if len(keys) > 6 else 0,
+                      ha="right" if len(keys) > 6 else "center")
+        ax.set_xlim(-0.5, len(keys) - 0.5)
         ax.set_ylabel("score (%)")
         ax.set_ylim(0, 100)
-        ax.legend(ncols=3, loc="upper center", bbox_to_anchor=(0.5, -0.13), frameon=False)
+        legend = ax.legend(ncols=2 if len(keys) < 4 else 3, loc="upper center", frameon=False,
+                           bbox_to_anchor=(0.5, -0.18 if len(keys) > 6 else -0.13))
         ax.set_title("Measured and published scores (error bars: ±1 stderr)")
-        fig.text(0.0, -0.2, "Hatched / *: loosely comparable (only the scoring protocol differs, e.g. GPT-4's "
-                 "letter choice vs log-likelihood ranking). † / cross-hatched: not comparable (n-shot or metric differ).",
-                 fontsize=6, wrap=True)
+        notes = ["Hatched / *: loosely comparable (only the scoring protocol differs, e.g. GPT-4's letter choice vs "
+                 "log-likelihood ranking). † / cross-hatched: not comparable (n-shot or metric differ). "
+                 "‡: measured on a subset of the docs (--limit).", *board.notes()]
+        ax.annotate(" ".join(notes), xy=(0.5, 0), xycoords=legend, xytext=(0, -6), textcoords="offset points",
+                    ha="center", va="top", multialignment="left", fontsize=6, wrap=True)
         return _save(fig, out_dir, "leaderboard")
 
 
 def gap_chart(board: Leaderboard, out_dir: Path) -> list[Path]:
-    benchmarks = [b for b in board.benchmarks if board.baseline and b in board.baseline.scores]
+    benchmarks = board.with_baseline
     rows = list(board.series)
-    grid = np.array([[board.gap(s, b) if board.gap(s, b) is not None else np.nan for b in benchmarks] for s in rows],
-                    dtype=float).reshape(len(rows), len(benchmarks))
     with plt.rc_context(STYLE):
         fig, ax = plt.subplots(figsize=(3.4 + 0.3 * len(benchmarks), 0.6 + 0.32 * max(len(rows), 1)))
+        if not benchmarks or not rows:
+            return _nothing_to_draw(fig, ax, out_dir, "gap", "No gap to GPT-4: it has no published score on "
+                                    "these benchmarks." if rows else "No series to compare with GPT-4.")
+        grid = np.array([[np.nan if board.gap(s, b.key) is None else board.gap(s, b.key) for b in benchmarks]
+                         for s in rows], dtype=float)
         limit = np.nanmax(np.abs(grid)) if np.isfinite(grid).any() else 1.0
         image = ax.imshow(grid, cmap="PuOr", vmin=-limit, vmax=limit, aspect="auto")
         for r, series in enumerate(rows):
@@ -109,38 +112,43 @@ def gap_chart(board: Leaderboard, out_dir: Path) -> list[Path]:
                 if math.isnan(value):
                     ax.text(c, r, "n/a", ha="center", va="center", fontsize=6, color="#666666")
                     continue
-                mark = comparability(series.scores[benchmark], board.baseline.scores[benchmark]).mark
+                mark = comparability(series.scores[benchmark.key], board.baseline.scores[benchmark.key]).mark
                 ax.text(c, r, f"{value:+.1f}{mark}", ha="center", va="center", fontsize=6,
                         color="white" if abs(value) > 0.6 * limit else "black")
-        ax.set_xticks(range(len(benchmarks)), [_label(b) for b in benchmarks], rotation=30, ha="right")
+        ax.set_xticks(range(len(benchmarks)), [b.label for b in benchmarks], rotation=30, ha="right")
         ax.set_yticks(range(len(rows)), [s.label for s in rows])
         fig.colorbar(image, ax=ax, label="points vs GPT-4", shrink=0.8)
         ax.set_title("Gap to GPT-4 (score − GPT-4, points)")
-        ax.set_xlabel("*: loosely comparable with the baseline (only the protocol differs); †: not comparable",
+        missing = [b.label for b in board.benchmarks if b not in benchmarks]
+        ax.set_xlabel("*: loosely comparable with the baseline (only the protocol differs); †: not comparable"
+                      + (f"\nnot shown (no GPT-4 score): {', '.join(missing)}" if missing else ""),
                       fontsize=6, labelpad=6)
         return _save(fig, out_dir, "gap")
 
 
 def radar_chart(board: Leaderboard, out_dir: Path) -> list[Path]:
-    benchmarks = [b for b in board.benchmarks if board.baseline and b in board.baseline.scores]
-    angles = np.linspace(0, 2 * np.pi, len(benchmarks), endpoint=False).tolist()
+    keys = [b.key for b in board.with_baseline]
+    angles = np.linspace(0, 2 * np.pi, len(keys), endpoint=False).tolist()
     with plt.rc_context(STYLE):
         fig, ax = plt.subplots(figsize=(3.4, 3.4), subplot_kw={"polar": True})
+        if len(keys) < 3:
+            return _nothing_to_draw(fig, ax, out_dir, "radar", f"A radar needs 3 or more benchmarks with a GPT-4 "
+                                    f"score; this suite has {len(keys)}.")
         everyone = [*board.series, *(board.references[:1] if board.baseline else [])]
         for i, series in enumerate(everyone):
-            if not all(b in series.scores for b in benchmarks):
+            if not all(k in series.scores for k in keys):
                 continue
-            values = [series.scores[b].value for b in benchmarks]
+            values = [series.scores[k].value for k in keys]
             is_base = series is board.baseline or (board.baseline and series.model == board.baseline.model)
             color = "#444444" if is_base else OKABE_ITO[i % len(OKABE_ITO)]
             ax.plot([*angles, angles[0]], [*values, values[0]], color=color, linewidth=1.0,
-                    linestyle="--" if is_base else "-", label=series.label + ("*" if is_base else ""))
+                    linestyle="--" if is_base else "-", label=series.label + (_mark(board, series) if is_base else ""))
             ax.fill([*angles, angles[0]], [*values, values[0]], color=color, alpha=0.08)
         ax.set_theta_offset(np.pi / 2)
         ax.set_theta_direction(-1)
-        ax.set_xticks(angles, [_label(b) for b in benchmarks])
+        ax.set_xticks(angles, [b.label for b in board.with_baseline])
         ax.tick_params(axis="x", pad=12)
-        ax.set_rlabel_position(180 / len(benchmarks))
+        ax.set_rlabel_position(180 / len(keys))
         ax.set_ylim(0, 100)
         ax.set_yticks([25, 50, 75], ["25", "50", "75"])
         ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), frameon=False)
@@ -149,19 +157,20 @@ def radar_chart(board: Leaderboard, out_dir: Path) -> list[Path]:
 
 
 def size_chart(board: Leaderboard, out_dir: Path) -> list[Path]:
-    common = [b for b in board.benchmarks if board.baseline and b in board.baseline.scores]
+    common = [b.key for b in board.with_baseline]
     with plt.rc_context(STYLE):
         fig, ax = plt.subplots(figsize=(3.4, 2.6))
-        for i, series in enumerate(board.series):
-            average, params = board.average(series, common), series.parameters
-            if average is None or params is None:
-                continue
+        points = [(i, s, board.average(s, common), s.parameters) for i, s in enumerate(board.series)]
+        points = [point for point in points if point[2] is not None and point[3] is not None]
+        if not points:
+            return _nothing_to_draw(fig, ax, out_dir, "size", "No model of known size has a score on every "
+                                    "benchmark GPT-4 reports here.")
+        for i, series, average, params in points:
             ax.scatter(params, average, color=OKABE_ITO[i % len(OKABE_ITO)], s=18, label=series.label, zorder=3,
                        marker="o" if series.source == "measured" else "s")
-        if board.baseline is not None:
-            base = board.average(board.baseline, common)
-            if base is not None:
-                ax.axhline(base, color="#444444", linestyle="--", linewidth=1.0, label=f"GPT-4* ({base:.1f})")
+        base = board.average(board.baseline, common)
+        ax.axhline(base, color="#444444", linestyle="--", linewidth=1.0,
+                   label=f"GPT-4{_mark(board, board.baseline)} ({base:.1f})")
         ax.set_xscale("log")
         ax.set_xlabel("parameters")
         ax.set_ylabel("average (%)")

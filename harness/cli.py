@@ -124,14 +124,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
 def _cmd_report(args: argparse.Namespace) -> int:
     from harness.leaderboard import DEFAULT_PUBLISHED
     from harness.report import write_report
+    from harness.tasks import check_include_paths
 
     runs = Path(args.runs) if args.runs else None
     if runs is not None and not runs.is_dir():
         raise HarnessError(f"runs folder {runs} does not exist", "pass the folder `harness run` wrote to")
-    include_paths = tuple(Path(folder) for folder in args.include_path or ())
-    for folder in include_paths:
-        if not folder.is_dir():
-            raise HarnessError(f"--include-path {folder} is not a folder", "pass a folder of task YAMLs")
+    include_paths = check_include_paths(tuple(Path(folder) for folder in args.include_path or ()))
     models = tuple(m.strip() for m in args.models.split(",") if m.strip()) if args.models else DEFAULT_PUBLISHED
     files = write_report(Path(args.out), runs, models, args.suite, args.baseline, include_paths=include_paths)
     print(f"wrote {len(files)} report files to {args.out} (open {Path(args.out) / 'index.html'})")

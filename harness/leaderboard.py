@@ -4,24 +4,22 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 
-from harness.comparison import Comparability, comparability, protocol_of_task
+from harness.comparison import Benchmark, Comparability, comparability
+from harness.core import RunResult
+from harness.errors import HarnessError
 from harness.published import Score
 from harness.registry import REGISTRY
+from harness.tasks import catalogue
 
-SUITES = {
-    "open_llm_leaderboard_v1": ("arc_challenge", "hellaswag", "mmlu", "truthfulqa", "winogrande", "gsm8k"),
-}
-BENCHMARK_LABELS = {
-    "arc_challenge": "ARC-Challenge", "hellaswag": "HellaSwag", "mmlu": "MMLU", "truthfulqa": "TruthfulQA (mc2)",
-    "winogrande": "WinoGrande", "gsm8k": "GSM8K", "arc_easy": "ARC-Easy",
-}
 SOURCE_LABELS = {
     "measured": "measured here", "open_llm_leaderboard_v1": "Open LLM Leaderboard v1",
     "open_llm_leaderboard_v1_snapshot": "Open LLM Leaderboard v1 (2023-08 snapshot)", "gpt4_report": "GPT-4 report",
     "llama2_paper": "Llama 2 paper", "dolly_model_card": "Dolly v2 model card", "lmsys": "LMSYS",
     "llama2_model_card": "Llama 2 model card", "mt_bench_paper": "MT-bench paper",
 }
+DEFAULT_SUITE = "open_llm_leaderboard_v1"  # what `harness report` shows unless --suite says otherwise
 DEFAULT_PUBLISHED = ("meta-llama/Llama-2-7b-hf", "meta-llama/Llama-2-13b-chat-hf", "lmsys/vicuna-7b-v1.5",
                      "databricks/dolly-v2-12b")
 REFERENCE_MODELS = ("openai/gpt-4", "openai/gpt-3.5")
@@ -36,12 +34,15 @@ class Series:
 
     model: str
     source: str
-    scores: dict[str, Score]  # benchmark -> score
+    scores: dict[str, Score]  # benchmark key -> score
+
+    @property
+    def source_label(self) -> str:
+        return SOURCE_LABELS.get(self.source, self.source)
 
     @property
     def label(self) -> str:
-        short = self.model.split("/")[-1]
-        return f"{short} ({SOURCE_LABELS.get(self.source, self.source)})"
+        return f"{self.model.split('/')[-1]} ({self.source_label})"
 
     @property
     def parameters(self) -> int | None:
@@ -53,15 +54,17 @@ class Series:
 
 @dataclass(frozen=True)
 class Leaderboard:
-    benchmarks: tuple[str, ...]
+    """Measured and published series over a suite's benchmarks, beside the baseline and the reference models."""
+
+    benchmarks: tuple[Benchmark, ...]  # the columns, one per published benchmark key
     series: tuple[Series, ...]  # measured first, then published
     baseline: Series | None
     references: tuple[Series, ...]  # GPT-4 and GPT-3.5
 
     def verdict(self, score: Score) -> Comparability:
         """How a score was measured relative to this harness's protocol for its benchmark."""
-        ours = protocol_of_task(score.benchmark)
-        return comparability(ours, score) if ours else Comparability.NOT
+        ours = next(b for b in self.benchmarks if b.key == score.benchmark)
+        return comparability(ours.reference, score)
 
     def gap(self, series: Series, benchmark: str) -> float | None:
         """Score minus the baseline's, in points (None where either is missing)."""
@@ -70,15 +73,57 @@ class Leaderboard:
         return series.scores[benchmark].value - self.baseline.scores[benchmark].value
 
     def average(self, series: Series, benchmarks: Iterable[str] | None = None) -> float | None:
-        """Mean over the given benchmarks (default: the suite's), None unless all are present."""
-        wanted = tuple(benchmarks or self.benchmarks)
-        if not all(b in series.scores for b in wanted):
+        """Mean over the given benchmark keys (default: the suite's), None unless all are present."""
+        wanted = tuple(b.key for b in self.benchmarks) if benchmarks is None else tuple(benchmarks)
+        if not wanted or not all(b in series.scores for b in wanted):
             return None
         return sum(series.scores[b].value for b in wanted) / len(wanted)
 
+    @property
+    def with_baseline(self) -> tuple[Benchmark, ...]:
+        """The benchmarks the baseline has a score on (the gap, radar and size charts show these)."""
+        return tuple(b for b in self.benchmarks if self.baseline is not None and b.key in self.baseline.scores)
 
-def _published_series(published: list[Score], model: str, benchmarks: tuple[str, ...]) -> Series | None:
-    rows = [s for s in published if s.model == model and s.benchmark in benchmarks and s.scale == "percent"]
+    def notes(self) -> list[str]:
+        """Footnotes naming the benchmarks no publication, or no baseline, has a score for."""
+        published = [s for s in [*self.series, *self.references] if s.source != "measured"]
+        unpublished = [b.label for b in self.benchmarks if not any(b.key in s.scores for s in published)]
+        no_baseline = [b.label for b in self.benchmarks if b not in self.with_baseline and b.label not in unpublished]
+        name = self.baseline.model if self.baseline else "baseline"
+        notes = [f"{', '.join(unpublished)}: no published counterpart (measured here only)."] if unpublished else []
+        if no_baseline:
+            notes.append(f"{', '.join(no_baseline)}: no {name} score published (no reference line, no gap).")
+        return notes
+
+
+def suite_benchmarks(suite: str, runs: Iterable[RunResult] = (),
+                     include_paths: tuple[Path, ...] = ()) -> tuple[Benchmark, ...]:
+    """The columns of ``suite``: a suite or task of the catalogue, a task of ``runs`` (run from a YAML path),
+    or a comma-separated list of those, each described by its task YAML's metadata."""
+    known = catalogue(tuple(include_paths)) if include_paths else catalogue()
+    newest = {r.task: r for r in sorted(runs, key=lambda r: r.finished)}
+
+    def tasks_of(name: str) -> list[str]:
+        if name in known and known[name].kind == "suite":
+            return [task for member in known[name].members for task in tasks_of(member)]
+        if name in known or name in newest:
+            return [name]
+        raise HarnessError(f"unknown suite or task {name!r}", "use a suite or task of `harness tasks` (with "
+                           "--include-path for your own folders), a task in the runs folder, or a list of those")
+
+    tasks = [task for name in suite.split(",") if name.strip() for task in tasks_of(name.strip())]
+    columns: dict[str, Benchmark] = {}
+    for task in dict.fromkeys(tasks):
+        column = Benchmark.of_task(known[task]) if task in known else Benchmark.of_result(newest[task])
+        if column.key in columns:
+            raise HarnessError(f"tasks {columns[column.key].task} and {task} both stand for benchmark {column.key}",
+                               "report them in separate reports")
+        columns[column.key] = column
+    return tuple(columns.values())
+
+
+def _published_series(published: list[Score], model: str, keys: tuple[str, ...]) -> Series | None:
+    rows = [s for s in published if s.model == model and s.benchmark in keys and s.scale == "percent"]
     for source in SOURCE_PREFERENCE:
         chosen = {s.benchmark: s for s in rows if s.source == source}
         if chosen:
@@ -86,25 +131,25 @@ def _published_series(published: list[Score], model: str, benchmarks: tuple[str,
     return None
 
 
-def _reference_series(published: list[Score], model: str, benchmarks: tuple[str, ...]) -> Series | None:
-    rows = {s.benchmark: s for s in published if s.model == model and s.benchmark in benchmarks}
+def _reference_series(published: list[Score], model: str, keys: tuple[str, ...]) -> Series | None:
+    rows = {s.benchmark: s for s in published if s.model == model and s.benchmark in keys}
     return Series(model, "gpt4_report", rows) if rows else None
 
 
 def build(
     measured: list[Score],
     published: list[Score],
-    suite: str = "open_llm_leaderboard_v1",
+    benchmarks: tuple[Benchmark, ...],
     models: Iterable[str] = DEFAULT_PUBLISHED,
     baseline: str = "openai/gpt-4",
 ) -> Leaderboard:
-    benchmarks = SUITES[suite]
+    keys = tuple(b.key for b in benchmarks)
     by_model: dict[str, dict[str, Score]] = {}
     for score in measured:
-        if score.benchmark in benchmarks:
+        if score.benchmark in keys:
             by_model.setdefault(score.model, {})[score.benchmark] = score
     measured_series = [Series(model, "measured", scores) for model, scores in sorted(by_model.items())]
-    published_series = [s for s in (_published_series(published, m, benchmarks) for m in models) if s]
-    references = tuple(s for s in (_reference_series(published, m, benchmarks) for m in REFERENCE_MODELS) if s)
-    base = next((s for s in references if s.model == baseline), None) or _reference_series(published, baseline, benchmarks)
-    return Leaderboard(benchmarks, tuple(measured_series + published_series), base, references)
+    published_series = [s for s in (_published_series(published, m, keys) for m in models) if s]
+    references = tuple(s for s in (_reference_series(published, m, keys) for m in REFERENCE_MODELS) if s)
+    base = next((s for s in references if s.model == baseline), None) or _reference_series(published, baseline, keys)
+    return Leaderboard(tuple(benchmarks), tuple(measured_series + published_series), base, references)

@@ -36,6 +36,11 @@ class Score:
     def measured(self) -> bool:
         return self.source == "measured"
 
+    @property
+    def subset(self) -> bool:
+        """Measured on the first docs of the benchmark only (``--limit``)."""
+        return self.measured and "--limit" in self.caveats
+
 
 def load_published(path: Path = PUBLISHED_CSV) -> list[Score]:
     """Every published row, in file order."""

@@ -9,8 +9,8 @@ import io
 from pathlib import Path
 
 from harness import charts
-from harness.comparison import measured_scores
-from harness.leaderboard import BENCHMARK_LABELS, DEFAULT_PUBLISHED, Leaderboard, Series, build
+from harness.comparison import load_runs, measured_scores
+from harness.leaderboard import DEFAULT_PUBLISHED, DEFAULT_SUITE, Leaderboard, Series, build, suite_benchmarks
 from harness.published import PUBLISHED_CSV, load_published
 
 CSV_COLUMNS = ("series", "model", "source", "benchmark", "n_shot", "metric", "protocol", "score", "stderr",
@@ -25,7 +25,7 @@ def table_rows(board: Leaderboard) -> list[dict[str, str]]:
     """One row per (series, benchmark), references included: the long form behind every chart."""
     rows = []
     for series in [*board.series, *board.references]:
-        for benchmark in board.benchmarks:
+        for benchmark in (b.key for b in board.benchmarks):
             score = series.scores.get(benchmark)
             if score is None:
                 continue
@@ -42,21 +42,21 @@ def table_rows(board: Leaderboard) -> list[dict[str, str]]:
 
 def _wide(board: Leaderboard) -> tuple[list[str], list[list[str]], list[str]]:
     """Header, rows (one per series, marks on cells) and the footnotes for the Markdown/LaTeX/HTML tables."""
-    header = ["model", "source", *[BENCHMARK_LABELS.get(b, b) for b in board.benchmarks], "average"]
+    header = ["model", "source", *[b.label for b in board.benchmarks], "average"]
     body = []
     for series in [*board.series, *board.references]:
         cells = []
         for benchmark in board.benchmarks:
-            score = series.scores.get(benchmark)
-            subset = "‡" if score is not None and score.measured and "--limit" in score.caveats else ""
+            score = series.scores.get(benchmark.key)
+            subset = "‡" if score is not None and score.subset else ""
             cells.append("—" if score is None else f"{score.value:.1f}{board.verdict(score).mark}{subset}")
-        body.append([series.model, series.label.split(" (", 1)[1].rstrip(")"), *cells,
-                     _fmt(board.average(series))])
+        body.append([series.model, series.source_label, *cells, _fmt(board.average(series))])
     notes = [
         "Scores in %. Unmarked: measured the way this harness measures (same n-shot, metric and protocol).",
         "*: loosely comparable — only the scoring protocol differs (e.g. GPT-4's letter choice vs log-likelihood).",
         "†: not comparable — n-shot or metric differ. ‡: measured on a subset of the docs (--limit).",
         "Average: over all the suite's benchmarks, only when all are present.",
+        *board.notes(),
     ]
     return header, body, notes
 
@@ -160,15 +160,18 @@ def write_report(
     out_dir: Path,
     runs_dir: Path | None = None,
     models: tuple[str, ...] = DEFAULT_PUBLISHED,
-    suite: str = "open_llm_leaderboard_v1",
+    suite: str = DEFAULT_SUITE,
     baseline: str = "openai/gpt-4",
     published_csv: Path = PUBLISHED_CSV,
+    include_paths: tuple[Path, ...] = (),
 ) -> list[Path]:
-    """Every report file for the runs under ``runs_dir`` (none: published data alone)."""
+    """Every report file for the runs under ``runs_dir`` (none: published data alone) on ``suite`` (a suite,
+    a task, or a comma-separated list of those; see :func:`harness.leaderboard.suite_benchmarks`)."""
     out_dir = Path(out_dir)
+    runs = load_runs(runs_dir) if runs_dir is not None and Path(runs_dir).is_dir() else []
+    benchmarks = suite_benchmarks(suite, runs, include_paths)
     out_dir.mkdir(parents=True, exist_ok=True)
-    measured = measured_scores(runs_dir) if runs_dir is not None and Path(runs_dir).is_dir() else []
-    board = build(measured, load_published(published_csv), suite, models, baseline)
+    board = build(measured_scores(runs, benchmarks), load_published(published_csv), benchmarks, models, baseline)
     chart_files = charts.draw_all(board, out_dir)
     files = [path for paths in chart_files.values() for path in paths]
     files += write_tables(board, out_dir)

@@ -187,9 +187,10 @@ def check_include_paths(include_paths: tuple[Path, ...]) -> tuple[Path, ...]:
 
 def plan(names: list[str], include_paths: tuple[Path, ...] = ()) -> TaskPlan:
     """Resolve ``--tasks`` (suites expanded): names of ours, of the user's folders, lm-eval built-ins, or YAML
-    paths (handed to lm-eval as paths, as its CLI does: includes and ``!function`` helpers resolve beside
-    the file, a group's members through the index). Our and the user's tasks are indexed alone; lm-eval's
-    ~14,700 built-ins only when a name needs them."""
+    paths (a task's handed to lm-eval as a path, as its CLI does: includes and ``!function`` helpers
+    resolve beside the file; a group's folder is indexed and the group run by name, its members resolving
+    there or by name elsewhere). Our and the user's tasks are indexed alone; lm-eval's ~14,700 built-ins
+    only when a name needs them."""
     include_paths = check_include_paths(tuple(include_paths))
     names = expand(names, include_paths)
     specs: dict[str, str] = {}
@@ -201,9 +202,14 @@ def plan(names: list[str], include_paths: tuple[Path, ...] = ()) -> TaskPlan:
             declared = declared_name(path)
             if declared in specs:
                 raise HarnessError(f"two of the tasks given are named {declared!r}", "run them one at a time")
-            specs[declared] = str(path.resolve())
+            if "group" in read_task_yaml(path):  # lm-eval 0.4.13 loads no group from a path: index its folder
+                include_paths = (*include_paths, path.resolve().parent)
+                specs[declared] = declared
+            else:
+                specs[declared] = str(path.resolve())
         else:
             specs[name] = name
+    include_paths = tuple(dict.fromkeys(include_paths))
     catalogue(include_paths)  # checks every YAML in the folders (one-line errors) before lm-eval indexes them
     folders = [str(TASKS_DIR), *map(str, include_paths)]
     manager = TaskManager(include_path=folders, include_defaults=False)

@@ -3,18 +3,62 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 from pathlib import Path
 
 import pytest
+from matplotlib.axes import Axes
 
-from harness.comparison import Comparability, comparability, measured_score
-from harness.leaderboard import build
+from conftest import run_cli
+from harness.comparison import Benchmark, Comparability, comparability, measured_score
+from harness.core import MetricValue, RunResult
+from harness.errors import HarnessError
+from harness.leaderboard import build, suite_benchmarks
 from harness.published import Score, load_published
 from harness.report import table_rows, write_report
+from harness.store import write_json
+from harness.tasks import catalogue
 
 REPORT_FILES = {f"{chart}.{fmt}" for chart in ("leaderboard", "gap", "radar", "size") for fmt in ("png", "svg", "pdf")}
 REPORT_FILES |= {"leaderboard.md", "leaderboard.csv", "leaderboard.tex", "index.html"}
+
+
+def _result(runs: Path, task: str, metrics: dict[str, float], n_shot: int, *, model: str = "tiny-model",
+            finished: str = "2026-01-01T00:00:00+00:00", metadata: dict | None = None, deviations: tuple = (),
+            output_type: str = "multiple_choice") -> RunResult:
+    """A complete result of ``task`` (run with --limit 5) written to ``runs``, as `harness run` writes one."""
+    info = catalogue().get(task)
+    result = RunResult(
+        model=model, task=task, kind=info.kind if info else "task",
+        primary_metric=info.primary_metric if info else next(iter(metrics)),
+        metrics={name: MetricValue(value, 0.01) for name, value in metrics.items()}, n=5, num_fewshot=n_shot,
+        provenance={"deviations": ["--limit 5: only the first 5 docs of each (sub)task were evaluated", *deviations],
+                    "finished": finished, "dtype": "float32", "device": "cpu"},
+        metadata=info.metadata if metadata is None else metadata, output_type=output_type,
+        samples_file=f"{model}__{task}.samples.jsonl",
+    )
+    write_json(runs / f"{model}__{task}__{finished[:19].replace(':', '')}.json", result.to_json())
+    return result
+
+
+def _csv(out: Path) -> list[dict[str, str]]:
+    with (out / "leaderboard.csv").open(encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
+
+
+@pytest.fixture
+def reference_lines(monkeypatch: pytest.MonkeyPatch) -> list[tuple[float, str]]:
+    """(value, label) of every reference line the bar chart draws (one per reference model and benchmark)."""
+    drawn: list[tuple[float, str]] = []
+    original = Axes.hlines
+
+    def hlines(self, y, *args, **kwargs):
+        drawn.append((float(y), kwargs.get("label")))
+        return original(self, y, *args, **kwargs)
+
+    monkeypatch.setattr(Axes, "hlines", hlines)
+    return drawn
 
 
 def _published(model: str, benchmark: str) -> Score:
@@ -55,7 +99,9 @@ def test_comparability_verdicts() -> None:
 
 
 def test_gap_is_model_minus_gpt4_for_a_known_row() -> None:
-    board = build([], load_published())
+    board = build([], load_published(), suite_benchmarks("open_llm_leaderboard_v1"))
+    assert [b.key for b in board.benchmarks] == ["arc_challenge", "hellaswag", "mmlu", "truthfulqa", "winogrande",
+                                                 "gsm8k"]
     llama = next(s for s in board.series if s.model == "meta-llama/Llama-2-7b-hf")
     assert board.gap(llama, "arc_challenge") == pytest.approx(53.07 - 96.3)
     assert board.gap(llama, "truthfulqa") is None  # GPT-4 has no TruthfulQA number
@@ -63,15 +109,122 @@ def test_gap_is_model_minus_gpt4_for_a_known_row() -> None:
     assert rows[0]["gap_vs_baseline"] == f"{46.87 - 86.4:.2f}" and rows[0]["comparability"] == "comparable"
 
 
-def test_measured_result_becomes_a_score_in_points(tmp_path: Path) -> None:
-    result = {"task": "mmlu", "model": "x", "num_fewshot": 5, "n": 10, "samples_file": "s.jsonl",
-              "metrics": {"acc": {"value": 0.3, "stderr": 0.1}, "acc_subject_mean": {"value": 0.25, "stderr": 0.05}},
-              "provenance": {"dtype": "float32", "device": "cpu", "deviations": []}}
-    score = measured_score(result)
+def test_measured_result_becomes_a_score_in_points() -> None:
+    mmlu = Benchmark.of_task(catalogue()["mmlu"])
+    result = RunResult(model="x", task="mmlu", kind="group", primary_metric="acc", n=10, num_fewshot=5,
+                       metrics={"acc": MetricValue(0.3, 0.1), "acc_subject_mean": MetricValue(0.25, 0.05)},
+                       provenance={"dtype": "float32", "device": "cpu", "deviations": []})
+    score = measured_score(result, mmlu)  # the report's MMLU headline is the subject mean (metadata report_metric)
     assert score.value == pytest.approx(25.0) and score.stderr == pytest.approx(5.0)
     assert comparability(score, _published("lmsys/vicuna-7b-v1.5", "mmlu")) is Comparability.COMPARABLE
-    result["provenance"]["deviations"] = ["hellaswag: few-shot examples drawn from the validation split"]
-    assert comparability(measured_score(result), _published("lmsys/vicuna-7b-v1.5", "mmlu")) is Comparability.LOOSELY
+    deviating = dataclasses.replace(result, provenance={**result.provenance, "deviations": ["few-shot from dev"]})
+    assert comparability(measured_score(deviating, mmlu), _published("lmsys/vicuna-7b-v1.5", "mmlu")) \
+        is Comparability.LOOSELY
+
+
+def test_benchmarks_come_from_task_metadata_with_defaults_for_a_users_task() -> None:
+    cot = Benchmark.of_task(catalogue()["gsm8k_cot"])
+    assert (cot.key, cot.label, cot.metric, cot.protocol, cot.n_shot) == ("gsm8k", "GSM8K (CoT)", "accuracy",
+                                                                         "generation-cot", 5)
+    own = Benchmark.of("my_quiz", {"version": 1}, "acc", "multiple_choice", 0)
+    assert (own.key, own.label, own.metric, own.protocol, own.report_metric) == ("my_quiz", "my_quiz", "acc",
+                                                                                "multiple_choice", None)
+    assert [b.task for b in suite_benchmarks("humaneval, drop")] == ["humaneval", "drop"]
+    with pytest.raises(HarnessError, match="gsm8k and gsm8k_cot both stand for benchmark gsm8k"):
+        suite_benchmarks("gsm8k,gsm8k_cot")
+    with pytest.raises(HarnessError, match="unknown suite or task 'nope'"):
+        suite_benchmarks("open_llm_leaderboard_v1,nope")
+
+
+GPT4_REPORT = {  # task: (metrics, n-shot, output type, benchmark key, expected score in the report)
+    "arc_challenge": ({"acc": 0.5, "acc_norm": 0.4}, 25, "multiple_choice", "arc_challenge", "40.00"),
+    "hellaswag": ({"acc": 0.6, "acc_norm": 0.8}, 10, "multiple_choice", "hellaswag", "80.00"),
+    "mmlu": ({"acc": 0.3, "acc_subject_mean": 0.2}, 5, "multiple_choice", "mmlu", "20.00"),
+    "winogrande": ({"acc": 0.6}, 5, "multiple_choice", "winogrande", "60.00"),
+    "gsm8k_cot": ({"exact_match,strict-match": 0.2, "exact_match,flexible-extract": 0.4}, 5, "generate_until",
+                  "gsm8k", "20.00"),
+    "humaneval": ({"pass@1,create_test": 0.2}, 0, "generate_until", "humaneval", "20.00"),
+    "drop": ({"f1": 0.4, "em": 0.2}, 3, "generate_until", "drop", "40.00"),
+}
+
+
+def test_gpt4_report_suite_reports_all_seven_tasks(tmp_path: Path, reference_lines: list) -> None:
+    runs = tmp_path / "runs"
+    for task, (metrics, n_shot, output_type, _, _) in GPT4_REPORT.items():
+        _result(runs, task, metrics, n_shot, output_type=output_type)
+    # A newer run of the Open LLM Leaderboard's gsm8k (5-shot, no CoT) is not the suite's gsm8k_cot: left out.
+    _result(runs, "gsm8k", {"exact_match,strict-match": 0.9}, 5, finished="2026-02-01T00:00:00+00:00")
+    write_report(tmp_path / "out", runs, suite="gpt4_report")
+    rows = _csv(tmp_path / "out")
+    measured = {r["benchmark"]: r for r in rows if r["source"] == "measured"}
+    assert {key: r["score"] for key, r in measured.items()} == {v[3]: v[4] for v in GPT4_REPORT.values()}
+    assert {key: r["comparability"] for key, r in measured.items()} == dict.fromkeys(measured, "comparable")
+    assert measured["gsm8k"]["protocol"] == "generation-cot" and measured["humaneval"]["metric"] == "pass@1"
+    gpt4 = {r["benchmark"]: r for r in rows if r["model"] == "openai/gpt-4"}
+    assert set(gpt4) == set(measured)
+    assert gpt4["gsm8k"]["comparability"] == "comparable"  # 5-shot CoT, as gsm8k_cot
+    assert gpt4["arc_challenge"]["comparability"] == "loosely comparable"  # letter choice vs log-likelihood
+    assert measured["drop"]["gap_vs_baseline"] == f"{40.0 - 80.9:.2f}"
+    # Both reference models (GPT-4, GPT-3.5) get a line on each of the seven benchmarks.
+    assert len(reference_lines) == 14 and (80.9, None) in reference_lines
+    md = (tmp_path / "out" / "leaderboard.md").read_text()
+    assert "| GSM8K (CoT) | HumanEval | DROP |" in md
+    assert "| tiny-model | measured here | 40.0‡ | 80.0‡ | 20.0‡ | 60.0‡ | 20.0‡ | 20.0‡ | 40.0‡ | 40.0 |" in md
+    assert "no published counterpart" not in md and "no openai/gpt-4 score" not in md
+    assert {p.name for p in (tmp_path / "out").iterdir()} == REPORT_FILES
+
+
+def test_a_users_own_task_is_reported_without_a_published_counterpart(tmp_path: Path, reference_lines: list,
+                                                                     capsys: pytest.CaptureFixture) -> None:
+    runs = tmp_path / "runs"
+    # Run from a YAML path outside tasks/: in no catalogue, its metadata (no report keys) in its result file.
+    _result(runs, "my_quiz", {"acc": 0.625}, 0, metadata={"version": 1.0})
+    (runs / "notes.json").write_text('{"not": "a result"}')
+    (runs / "broken.json").write_text("{")
+    files = write_report(tmp_path / "out", runs, suite="my_quiz")
+    assert capsys.readouterr().err.count("warning: skipped") == 2
+    assert {p.name for p in files} == REPORT_FILES
+    (row,) = _csv(tmp_path / "out")
+    assert (row["benchmark"], row["score"], row["metric"], row["protocol"], row["comparability"]) == (
+        "my_quiz", "62.50", "acc", "multiple_choice", "comparable")
+    md = (tmp_path / "out" / "leaderboard.md").read_text()
+    assert "| model | source | my_quiz | average |" in md and "| tiny-model | measured here | 62.5‡ | 62.5 |" in md
+    assert "my_quiz: no published counterpart (measured here only)." in md
+    assert reference_lines == []  # no GPT-4 line
+    html = (tmp_path / "out" / "index.html").read_text()
+    assert "my_quiz: no published counterpart" in html
+
+
+def test_an_empty_runs_folder_is_said_in_one_line(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    (tmp_path / "runs").mkdir()
+    write_report(tmp_path / "out", tmp_path / "runs", suite="humaneval")
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "no run result" in err
+    rows = _csv(tmp_path / "out")
+    assert {"openai/gpt-4", "openai/gpt-3.5"} <= {r["model"] for r in rows}
+    assert {r["benchmark"] for r in rows} == {"humaneval"} and all(r["source"] != "measured" for r in rows)
+
+
+def test_cli_reports_a_users_suite_from_an_include_path(tmp_path: Path) -> None:
+    tasks = tmp_path / "my_tasks"
+    tasks.mkdir()
+    (tasks / "my_quiz.yaml").write_text(
+        "task: my_quiz\ndataset_path: json\noutput_type: multiple_choice\ntest_split: test\n"
+        "doc_to_text: '{{q}}'\ndoc_to_target: 0\ndoc_to_choice: '{{choices}}'\n"
+        "metric_list:\n  - metric: acc\nmetadata:\n  version: 1.0\n  benchmark_label: My quiz\n")
+    (tasks / "my_suite.yaml").write_text("group: my_suite\ntask:\n  - my_quiz\n  - winogrande\n")
+    runs = tmp_path / "runs"
+    _result(runs, "my_quiz", {"acc": 0.5}, 0, metadata={"version": 1.0})
+    _result(runs, "winogrande", {"acc": 0.7}, 5)
+    done = run_cli("report", "--runs", str(runs), "--suite", "my_suite", "--include-path", str(tasks),
+                   "--out", str(tmp_path / "out"), timeout=600)
+    assert done.returncode == 0, done.stderr
+    md = (tmp_path / "out" / "leaderboard.md").read_text()
+    assert "| model | source | My quiz | WinoGrande | average |" in md
+    assert "| tiny-model | measured here | 50.0‡ | 70.0‡ | 60.0 |" in md
+    assert "My quiz: no published counterpart" in md
+    unknown = run_cli("report", "--suite", "my_suite", "--out", str(tmp_path / "x"), timeout=600)
+    assert unknown.returncode == 2 and "unknown suite or task 'my_suite'" in unknown.stderr
 
 
 @pytest.mark.parametrize("runs", [None, "demo"])
