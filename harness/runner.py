@@ -26,7 +26,7 @@ from harness.errors import HarnessError
 from harness.paths import RUNS_DIR
 from harness.request_cache import resumable
 from harness.task_hooks import ALLOW_CODE_EXECUTION
-from harness.tasks import TaskPlan, all_yaml_files, config_of, leaf_configs, plan
+from harness.tasks import TaskPlan, all_yaml_files, catalogue, config_of, leaf_configs, plan
 from harness.templates import check_chat_options, install_chat_template, load_tokenizer
 
 _TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "tokenizer_config.json", "vocab.json")
@@ -125,10 +125,9 @@ def preflight(spec: RunSpec) -> TaskPlan:
     for name, task in tasks.specs.items():
         mirrored = [config["dataset_kwargs"] for config in leaf_configs(tasks.manager, task).values()
                     if "dataset" in (config.get("dataset_kwargs") or {})]
-        if mirrored and len(mirrored) == len(leaf_configs(tasks.manager, task)):  # ours: the mirror says
-            for kwargs in mirrored:
-                data.check_available(kwargs["dataset"], kwargs.get("subset"))
-        else:
+        for kwargs in mirrored:  # the mirror names a missing file before anything else is tried
+            data.check_available(kwargs["dataset"], kwargs.get("subset"))
+        if name not in catalogue() or not mirrored:  # ours load from the mirror; any other task is built once
             _check_loads(tasks.manager, name, task)
     if any(config.get("unsafe_code") for name in tasks.names
            for config in leaf_configs(tasks.manager, tasks.specs[name]).values()):
