@@ -100,7 +100,7 @@ def suite_benchmarks(suite: str, runs: Iterable[RunResult] = (),
                      include_paths: tuple[Path, ...] = ()) -> tuple[Benchmark, ...]:
     """The columns of ``suite``: a suite or task of the catalogue, a task of ``runs`` (run from a YAML path),
     or a comma-separated list of those, each described by its task YAML's metadata."""
-    known = catalogue(tuple(include_paths)) if include_paths else catalogue()
+    known = catalogue(tuple(include_paths))
     newest = {r.task: r for r in sorted(runs, key=lambda r: r.finished)}
 
     def tasks_of(name: str) -> list[str]:

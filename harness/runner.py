@@ -122,15 +122,15 @@ def preflight(spec: RunSpec) -> TaskPlan:
     _quiet_expected_warnings()
     check_chat_options(spec.model, spec.chat, spec.system)
     tasks = plan(list(spec.tasks), spec.include_paths)
+    configs = {name: leaf_configs(tasks.manager, task) for name, task in tasks.specs.items()}
     for name, task in tasks.specs.items():
-        mirrored = [config["dataset_kwargs"] for config in leaf_configs(tasks.manager, task).values()
+        mirrored = [config["dataset_kwargs"] for config in configs[name].values()
                     if "dataset" in (config.get("dataset_kwargs") or {})]
         for kwargs in mirrored:  # the mirror names a missing file before anything else is tried
             data.check_available(kwargs["dataset"], kwargs.get("subset"))
         if name not in catalogue() or not mirrored:  # ours load from the mirror; any other task is built once
             _check_loads(tasks.manager, name, task)
-    if any(config.get("unsafe_code") for name in tasks.names
-           for config in leaf_configs(tasks.manager, tasks.specs[name]).values()):
+    if any(config.get("unsafe_code") for leaves in configs.values() for config in leaves.values()):
         sandbox.require_permission(spec.allow_code_execution)
     return tasks
 

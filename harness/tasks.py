@@ -77,9 +77,8 @@ def read_task_yaml(path: Path) -> dict[str, Any]:
     return config
 
 
-def declared_name(path: Path) -> str:
-    """The name a task YAML declares (its ``group:``, else its ``task:``), which its results carry."""
-    config = read_task_yaml(path)
+def declared_name(config: dict[str, Any]) -> str:
+    """The name a task YAML's config declares (its ``group:``, else its ``task:``), which its results carry."""
     return str(config["group"] if "group" in config else config["task"])
 
 
@@ -199,10 +198,11 @@ def plan(names: list[str], include_paths: tuple[Path, ...] = ()) -> TaskPlan:
             path = Path(name).expanduser()
             if not path.is_file():
                 raise HarnessError(f"task file {path} does not exist", "give the path of an existing task YAML")
-            declared = declared_name(path)
+            config = read_task_yaml(path)
+            declared = declared_name(config)
             if declared in specs:
                 raise HarnessError(f"two of the tasks given are named {declared!r}", "run them one at a time")
-            if "group" in read_task_yaml(path):  # lm-eval 0.4.13 loads no group from a path: index its folder
+            if "group" in config:  # lm-eval 0.4.13 loads no group from a path: index its folder
                 include_paths = (*include_paths, path.resolve().parent)
                 specs[declared] = declared
             else:

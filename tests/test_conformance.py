@@ -459,12 +459,12 @@ def test_shape_exercises_its_feature(key: str, oracle) -> None:
 
 def test_every_shape_has_its_own_yaml_files() -> None:
     """At least 12 task YAMLs, every shape's files present, and each declares the name its results carry."""
-    from harness.tasks import declared_name
+    from harness.tasks import declared_name, read_task_yaml
 
     configs = [yaml.safe_load(p.read_text().replace("!function", "")) for p in CONFORMANCE.glob("*.yaml")]
     task_files = [config for config in configs if "task" in config and "group" not in config]
     assert len(task_files) >= 12
     for shape in SHAPES.values():
-        declared = {declared_name(CONFORMANCE / file) for file in shape.files}
+        declared = {declared_name(read_task_yaml(CONFORMANCE / file)) for file in shape.files}
         assert declared == ({shape.name} if shape.name != "conf_tag" else {"conf_tag_a", "conf_tag_b"})
     assert set(FEATURE_CHECKS) == set(SHAPES)

@@ -12,6 +12,7 @@ import pytest
 
 from harness.core import load_result
 from harness.paths import PROJECT_ROOT
+from harness.provenance import sha256_file
 from tests.conftest import run_cli
 
 pytestmark = pytest.mark.slow
@@ -83,7 +84,7 @@ def test_a_task_by_path_and_by_include_path_is_named_after_itself(my_task: Path,
     first = _only_result(output)
     assert first.path.name.startswith("smollm2-135m-instruct__my_qa__") and first.task == "my_qa"
     assert first.n == len(DOCS) and first.provenance["request_cache"]["computed"] == REQUESTS
-    assert first.provenance["task_yaml"] == {str(my_task): first.provenance["task_yaml"][str(my_task)]}
+    assert first.provenance["task_yaml"] == {str(my_task): sha256_file(my_task)}
     assert first.provenance["data"]["sources"] == ["local files"]
     first.path.unlink()
 
