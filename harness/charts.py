@@ -102,8 +102,7 @@ def gap_chart(board: Leaderboard, out_dir: Path) -> list[Path]:
         if not benchmarks or not rows:
             return _nothing_to_draw(fig, ax, out_dir, "gap", "No gap to GPT-4: it has no published score on "
                                     "these benchmarks." if rows else "No series to compare with GPT-4.")
-        grid = np.array([[np.nan if board.gap(s, b.key) is None else board.gap(s, b.key) for b in benchmarks]
-                         for s in rows], dtype=float)
+        grid = np.array([[board.gap(s, b.key) for b in benchmarks] for s in rows], dtype=float)  # None → NaN
         limit = np.nanmax(np.abs(grid)) if np.isfinite(grid).any() else 1.0
         image = ax.imshow(grid, cmap="PuOr", vmin=-limit, vmax=limit, aspect="auto")
         for r, series in enumerate(rows):

@@ -101,11 +101,12 @@ def load_model(spec: RunSpec):
     return lm
 
 
-def _check_loads(manager, name: str, spec: str) -> None:
-    """A task loads its documents on construction (its dataset, ``custom_dataset`` or ``process_docs``);
-    fail clearly, before any model is loaded, if it cannot."""
+def _build(manager, name: str, spec: str) -> dict[str, Any]:
+    """lm-eval's Task/Group objects for a name (``TaskManager.load``). A task loads its documents on
+    construction (its dataset, ``custom_dataset`` or ``process_docs``): fail clearly, before any model is
+    loaded, if it cannot."""
     try:
-        manager.load([spec])
+        return manager.load([spec])
     except HarnessError:
         raise
     except Exception as exc:  # datasets/hub/user-function errors come in many types; all mean "cannot load"
@@ -123,16 +124,23 @@ def preflight(spec: RunSpec) -> TaskPlan:
     check_chat_options(spec.model, spec.chat, spec.system)
     tasks = plan(list(spec.tasks), spec.include_paths)
     configs = {name: leaf_configs(tasks.manager, task) for name, task in tasks.specs.items()}
-    for name, task in tasks.specs.items():
-        mirrored = [config["dataset_kwargs"] for config in configs[name].values()
-                    if "dataset" in (config.get("dataset_kwargs") or {})]
-        for kwargs in mirrored:  # the mirror names a missing file before anything else is tried
-            data.check_available(kwargs["dataset"], kwargs.get("subset"))
-        if name not in catalogue() or not mirrored:  # ours load from the mirror; any other task is built once
-            _check_loads(tasks.manager, name, task)
+    mirrored = {name: [config["dataset_kwargs"] for config in leaves.values()
+                       if "dataset" in (config.get("dataset_kwargs") or {})] for name, leaves in configs.items()}
+    for kwargs in (kwargs for found in mirrored.values() for kwargs in found):  # a missing mirror file first
+        data.check_available(kwargs["dataset"], kwargs.get("subset"))
+    # Ours load from the mirror, checked above; any other task is built here once, and evaluated as built.
+    built = {name: _build(tasks.manager, name, task) for name, task in tasks.specs.items()
+             if name not in catalogue() or not mirrored[name]}
     if any(config.get("unsafe_code") for leaves in configs.values() for config in leaves.values()):
         sandbox.require_permission(spec.allow_code_execution)
-    return tasks
+    return dataclasses.replace(tasks, built=built)
+
+
+def _tops(loaded: dict[str, Any]) -> list[Any]:
+    """The objects at the top of a ``TaskManager.load`` result: its groups and tasks that are no member."""
+    members = {child for children in loaded.get("group_map", {}).values() for child in children}
+    return [item for name, item in [*loaded.get("groups", {}).items(), *loaded["tasks"].items()]
+            if name not in members]
 
 
 def request_cache_path(spec: RunSpec, output_dir: Path) -> Path:
@@ -174,15 +182,15 @@ def failure(exc: BaseException, task: str, device: str, output: Path, cache: Pat
                         f"fix its cause (the task's YAML or functions, or the input named) and rerun; {kept}")
 
 
-def _simple_evaluate(spec: RunSpec, lm, manager, task: str) -> dict[str, Any]:
+def _simple_evaluate(spec: RunSpec, lm, tasks: TaskPlan, name: str) -> dict[str, Any]:
     from lm_eval import simple_evaluate
 
     return simple_evaluate(
         model=lm,
-        tasks=[task],
+        tasks=_tops(tasks.built[name]) if name in tasks.built else [tasks.specs[name]],
         num_fewshot=spec.num_fewshot,
         limit=spec.limit,
-        task_manager=manager,
+        task_manager=tasks.manager,
         log_samples=True,
         device=spec.device,
         confirm_run_unsafe_code=spec.allow_code_execution,
@@ -213,15 +221,17 @@ def _chat_provenance(spec: RunSpec, lm) -> dict[str, Any] | None:
             "jinja": jinja, "sha256": provenance.sha256_text(jinja)}
 
 
-def _gold_index(manager, task: str):
+def _gold_index(tasks: TaskPlan, name: str, task: str):
     """The gold choice index of a doc, as lm-eval's task computes it (for tasks whose target is text).
 
-    The task is loaded on the first call only: most tasks log an index as target and never call this.
+    The task object is the one preflight built, else loaded on the first call only: most tasks log an
+    index as target and never call this.
     """
 
     @functools.cache
     def task_obj():
-        return manager.load([task])["tasks"][task]
+        built = tasks.built.get(name, {}).get("tasks", {})
+        return built[task] if task in built else tasks.manager.load([task])["tasks"][task]
 
     def gold(doc: dict) -> int:
         loaded = task_obj()
@@ -239,10 +249,10 @@ def evaluate_task(spec: RunSpec, tasks: TaskPlan, name: str, lm, model_info: dic
     request_counts = None
     try:
         if cache is None:
-            raw = _simple_evaluate(spec, lm, tasks.manager, tasks.specs[name])
+            raw = _simple_evaluate(spec, lm, tasks, name)
         else:
             with resumable(lm, cache) as answers:
-                raw = _simple_evaluate(spec, lm, tasks.manager, tasks.specs[name])
+                raw = _simple_evaluate(spec, lm, tasks, name)
                 request_counts = answers.counts
         wall = time.perf_counter() - clock
         manager = tasks.manager
@@ -273,7 +283,7 @@ def evaluate_task(spec: RunSpec, tasks: TaskPlan, name: str, lm, model_info: dic
                                           for path in all_yaml_files(manager, tasks.specs.get(item, item))},
             data_provenance=provenance.data_files,
             group_config=lambda group: config_of(manager, tasks.specs.get(group, group)) or {},
-            gold_index=lambda task: _gold_index(manager, task),
+            gold_index=lambda task: _gold_index(tasks, name, task),
             extra_deviations=_run_deviations(spec),
             requested_fewshot=spec.num_fewshot,
             cell=cell,

@@ -48,11 +48,14 @@ class TaskInfo:
 @dataclass(frozen=True)
 class TaskPlan:
     """What ``--tasks`` resolved to: the names to run (in order; a YAML path by the name it declares), what
-    to hand lm-eval for each (the name, or the path), and the TaskManager that indexes them all."""
+    to hand lm-eval for each (the name, or the path), the TaskManager that indexes them all, and lm-eval's
+    Task/Group objects already built for a name (``TaskManager.load``'s result; lm-eval evaluates those
+    rather than building them again)."""
 
     names: tuple[str, ...]
     specs: dict[str, str]
     manager: TaskManager
+    built: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
 
 
 def read_task_yaml(path: Path) -> dict[str, Any]:
