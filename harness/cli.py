@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import signal
 import sys
 from collections.abc import Sequence
@@ -49,6 +50,38 @@ def _cmd_tasks(args: argparse.Namespace) -> int:
     print(_table(("name", "kind", "n-shot", "metric", "protocol", "members", "deviations"), rows))
     print("\nAny lm-eval task, group or tag name, the path of a task YAML, or the tasks of a folder given with "
           "--include-path DIR work with `harness run --tasks` too.")
+    return 0
+
+
+def _cmd_data(args: argparse.Namespace) -> int:
+    from harness import data, provenance
+    from harness.tasks import catalogue, check_include_paths, leaf_configs, plan
+
+    include_paths = check_include_paths(tuple(Path(folder) for folder in args.include_path or ()))
+    mirror = data.data_dir()
+    if os.environ.get("HARNESS_DATA_DIR") and not mirror.is_dir():
+        raise HarnessError(f"HARNESS_DATA_DIR={mirror} is not a folder",
+                           "point it at the benchmark mirror (the folder holding SOURCES.md), or unset it")
+    names = ([name for name in args.tasks.split(",") if name.strip()] if args.tasks
+             else [t.name for t in catalogue(include_paths).values() if t.kind != "suite"])
+    task_plan = plan(names, include_paths)
+    listed = data.listed_checksums()
+    rows = []
+    for name in task_plan.names:
+        found = provenance.data_files(leaf_configs(task_plan.manager, task_plan.specs[name]))
+        for index, (path, sha256) in enumerate(found["files"].items() or [("", "")]):
+            check = "" if path not in listed else "= SOURCES.md" if listed[path] == sha256 else "DIFFERS from SOURCES.md"
+            rows.append((name if index == 0 else "", ", ".join(found["sources"]) if index == 0 else "", path,
+                         sha256, check))
+    if mirror is None:
+        print("benchmark mirror: none found — tasks read the Hugging Face hub", file=sys.stderr)
+    else:
+        where = "$HARNESS_DATA_DIR" if os.environ.get("HARNESS_DATA_DIR") else "../shared/data beside the checkout"
+        print(f"benchmark mirror: {mirror} ({where})")
+    print(_table(("task", "reads from", "file (in the mirror)", "sha256", "check"), rows))
+    if mirror is None:
+        print("no benchmark mirror found: set HARNESS_DATA_DIR to a mirror's data folder to read local files "
+              "(offline runs need one)", file=sys.stderr)
     return 0
 
 
@@ -286,6 +319,11 @@ def build_parser() -> argparse.ArgumentParser:
     tasks = commands.add_parser("tasks", help="list tasks and suites")
     tasks.add_argument("--include-path", action="append", metavar="DIR", help="also list the tasks of this folder")
     tasks.set_defaults(handler=_cmd_tasks)
+    data = commands.add_parser("data", help="where each task's documents come from: the mirror (with file "
+                                            "checksums) or the hub")
+    data.add_argument("--tasks", help="comma-separated tasks, suites or YAML paths (default: every task)")
+    data.add_argument("--include-path", action="append", metavar="DIR", help="also resolve the tasks of this folder")
+    data.set_defaults(handler=_cmd_data)
     return parser
 
 

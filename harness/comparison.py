@@ -1,7 +1,7 @@
 """Comparability of two scores, the benchmark a task stands for, and measured run results as :class:`Score` rows.
 
 What a task corresponds to comes from its YAML's ``metadata:``, in the vocabulary of
-``results/published/published_scores.csv``: ``benchmark`` (the csv's benchmark key; default: the task
+``harness/published_scores.csv``: ``benchmark`` (the csv's benchmark key; default: the task
 name), ``benchmark_label`` (default: the task name), ``published_metric`` (the csv's metric; default: the
 primary metric), ``protocol`` (the csv's protocol; default: the output type) and ``report_metric`` (the
 result's metric the report shows; default: the primary metric).

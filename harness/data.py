@@ -13,6 +13,7 @@ import csv
 import gzip
 import json
 import os
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,9 +21,9 @@ from pathlib import Path
 import datasets
 
 from harness.errors import HarnessError
+from harness.paths import CHECKOUT
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_MIRROR = PROJECT_ROOT.parent / "shared" / "data"
+DEFAULT_MIRROR = CHECKOUT.parent / "shared" / "data" if CHECKOUT else None  # ../shared/data beside a checkout
 
 Row = dict
 Reader = Callable[[list[Path], str | None], list[Row]]
@@ -44,7 +45,7 @@ def data_dir() -> Path | None:
     configured = os.environ.get("HARNESS_DATA_DIR")
     if configured:
         return Path(configured).expanduser().resolve()
-    return DEFAULT_MIRROR.resolve() if DEFAULT_MIRROR.is_dir() else None
+    return DEFAULT_MIRROR.resolve() if DEFAULT_MIRROR is not None and DEFAULT_MIRROR.is_dir() else None
 
 
 def _jsonl(path: Path) -> Iterable[dict]:
@@ -236,6 +237,26 @@ def _hub_offline() -> bool:
     return any(os.environ.get(flag, "").lower() in {"1", "true", "yes"} for flag in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"))
 
 
+def listed_checksums() -> dict[str, str]:
+    """The sha256 the mirror's ``SOURCES.md`` lists for each file: table rows ``| `path` | bytes | `sha256` |``
+    and ``sha256sum`` lines ``<sha256>  path``."""
+    root = data_dir()
+    sources = root / "SOURCES.md" if root is not None else None
+    if sources is None or not sources.is_file():
+        return {}
+    text = sources.read_text(encoding="utf-8")
+    rows = re.findall(r"^\|\s*`([^`]+)`\s*\|[^|]*\|\s*`([0-9a-f]{64})`\s*\|", text, flags=re.MULTILINE)
+    sums = re.findall(r"^([0-9a-f]{64})\s+\*?(\S+)\s*$", text, flags=re.MULTILINE)
+    return {**{path: sha256 for sha256, path in sums}, **dict(rows)}
+
+
+def hub_source(name: str, config: str | None = None) -> str:
+    """The hub dataset (``path`` or ``path/config``) a mirrored dataset is read from when the mirror lacks it."""
+    dataset = _dataset(name)
+    hub_config = dataset.hub_config(config)
+    return f"{dataset.hub_path}/{hub_config}" if hub_config else dataset.hub_path
+
+
 def mirror_files(name: str, config: str | None = None) -> dict[str, list[Path]]:
     """Mirror paths per split for a dataset, or {} when no mirror holds it."""
     root = data_dir()
@@ -249,9 +270,10 @@ def check_available(name: str, config: str | None = None) -> None:
     """Raise a one-line error when the docs can come neither from the mirror nor from the hub."""
     if mirror_files(name, config) or not _hub_offline():
         return
-    where = os.environ.get("HARNESS_DATA_DIR") or str(DEFAULT_MIRROR)
+    where = os.environ.get("HARNESS_DATA_DIR") or DEFAULT_MIRROR
     raise HarnessError(
-        f"no local copy of {name}{'/' + config if config else ''} under {where} and the Hugging Face hub is offline",
+        f"no local copy of {name}{'/' + config if config else ''} "
+        f"{f'under {where}' if where else '(no mirror: HARNESS_DATA_DIR is not set)'} and the Hugging Face hub is offline",
         "set HARNESS_DATA_DIR to a mirror of the benchmark files (see shared/data/SOURCES.md) or go online "
         "and unset HF_HUB_OFFLINE/HF_DATASETS_OFFLINE",
     )

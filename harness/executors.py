@@ -19,7 +19,7 @@ from tqdm import tqdm
 
 from harness import cells
 from harness.errors import HarnessError
-from harness.paths import PROJECT_ROOT
+from harness.paths import CHECKOUT
 from harness.sweep import Cell, Sweep, cell_description
 
 GPU_MEMORY_GB = float(os.environ.get("HARNESS_GPU_MEMORY_GB", 80))  # per GPU, for Ray's GPU requests
@@ -135,7 +135,8 @@ def gpus_for(spec) -> int:
 
 
 def _ray_cell(cell: Cell, output: str) -> CellOutcome:
-    os.chdir(PROJECT_ROOT)  # as a local run: lm-eval looks up the git commit in the working directory
+    if CHECKOUT is not None:
+        os.chdir(CHECKOUT)  # as a local run: lm-eval looks up the git commit in the working directory
     return run_cell(cell, Path(output), wait=True)
 
 

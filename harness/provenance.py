@@ -12,7 +12,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from harness.paths import PROJECT_ROOT
+from harness.paths import CHECKOUT, PACKAGE_DIR
 
 LIBRARIES = ("lm_eval", "transformers", "torch", "datasets", "tokenizers", "accelerate", "gguf", "numpy")
 
@@ -33,11 +33,13 @@ def sha256_text(text: str) -> str:
 
 
 def git_commit() -> dict[str, str | bool | None]:
-    """The project's git commit and whether the work tree had uncommitted changes."""
+    """The checkout's git commit and whether the work tree had uncommitted changes (None for an installed package)."""
 
     def git(*args: str) -> str | None:
+        if CHECKOUT is None:
+            return None
         try:
-            done = subprocess.run(["git", *args], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=10)
+            done = subprocess.run(["git", *args], cwd=CHECKOUT, capture_output=True, text=True, timeout=10)
         except (OSError, subprocess.TimeoutExpired):
             return None
         return done.stdout.strip() if done.returncode == 0 else None
@@ -64,9 +66,10 @@ def utc_now() -> datetime:
 
 
 def display_path(path: Path) -> str:
-    """Project files relative to the project root (so results compare across checkouts), others absolute."""
-    resolved = Path(path).resolve()
-    return resolved.relative_to(PROJECT_ROOT).as_posix() if resolved.is_relative_to(PROJECT_ROOT) else str(resolved)
+    """The package's files (and a checkout's) relative to the folder above the package, so results compare across
+    checkouts and installs (``harness/task_definitions/arc_easy.yaml``); others absolute."""
+    resolved, root = Path(path).resolve(), PACKAGE_DIR.parent
+    return resolved.relative_to(root).as_posix() if resolved.is_relative_to(root) else str(resolved)
 
 
 def weights(model, lm) -> dict[str, Any]:
@@ -100,21 +103,27 @@ def data_files(configs: dict[str, dict[str, Any]]) -> dict[str, Any]:
     sources: set[str] = set()
     for config in configs.values():
         kwargs = config.get("dataset_kwargs") or {}
-        if "dataset" in kwargs:
+        if "dataset" in kwargs:  # our mirrored datasets (custom_dataset: utils.load_docs)
             mirror = data.mirror_files(kwargs["dataset"], kwargs.get("subset"))
             if mirror:
                 sources.add("mirror")
                 for paths in mirror.values():
                     for path in paths:
                         files[path.relative_to(data.data_dir()).as_posix()] = sha256_file(path)
-                continue
+            else:
+                sources.add(f"hub:{data.hub_source(kwargs['dataset'], kwargs.get('subset'))}")
+            continue
         local = [Path(p) for p in _data_file_paths(kwargs.get("data_files")) if Path(p).is_file()]
         if local:
             sources.add("local files")
             files.update({str(path.resolve()): sha256_file(path) for path in local})
-            continue
-        sources.add(f"hub:{config.get('dataset_path')}/{config.get('dataset_name')}"
-                    if config.get("dataset_path") else "task code (custom_dataset / process_docs)")
+        elif config.get("custom_dataset"):
+            sources.add("task code (custom_dataset)")
+        elif config.get("dataset_path"):
+            name = config.get("dataset_name")
+            sources.add(f"hub:{config['dataset_path']}{'/' + name if name else ''}")
+        else:
+            sources.add("task code (process_docs)")
     mirror_dir = data.data_dir()
     return {"sources": sorted(sources), "mirror_dir": str(mirror_dir) if mirror_dir else None,
             "files": dict(sorted(files.items()))}

@@ -1,6 +1,6 @@
 """Published reference scores (GPT-4 report, Llama 2 paper, Open LLM Leaderboard v1, model cards, LMSYS).
 
-The figures live in ``results/published/published_scores.csv`` with n-shot, metric, scoring protocol,
+The figures live in ``harness/published_scores.csv`` (package data) with n-shot, metric, scoring protocol,
 source, locator and caveats for each; this module loads them as :class:`Score` rows.
 """
 
@@ -10,9 +10,7 @@ import csv
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.paths import RESULTS_DIR
-
-PUBLISHED_CSV = RESULTS_DIR / "published" / "published_scores.csv"
+from harness.paths import PUBLISHED_CSV
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Functions that the YAML tasks in ``tasks/`` reference with ``!function``.
+"""Functions that the YAML tasks in ``harness/task_definitions/`` reference with ``!function``.
 
 Docs come from :mod:`harness.data`; prompt functions are lm-eval's own, imported rather than copied,
 so our tasks render exactly the prompts of lm-eval's built-in tasks.

@@ -1,4 +1,4 @@
-"""Task resolution as lm-eval does it: our YAML tasks in ``tasks/`` (checked before use), a user's folders
+"""Task resolution as lm-eval does it: our YAML tasks in ``harness/task_definitions/`` (checked before use), a user's folders
 (``--include-path``), task YAML paths, and lm-eval's built-in tasks, groups and tags.
 
 A *suite* is a group YAML without ``aggregate_metric_list`` whose members are all known tasks or groups

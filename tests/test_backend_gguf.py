@@ -31,10 +31,10 @@ from harness.backends import LlamaCppLM, OpenAICompatibleLM, PrefixSharingLM
 from harness.paths import TASKS_DIR
 from harness.registry import resolve_model
 from harness.templates import load_tokenizer
-from tests.conftest import needs_mirror
+from tests.conftest import needs
 
 pytest.importorskip("llama_cpp", reason="llama-cpp-python (the gguf extra) is not installed")
-pytestmark = [needs_mirror, pytest.mark.slow]
+pytestmark = [needs("mirror"), pytest.mark.slow]
 
 MODEL = resolve_model("smollm2-135m-instruct")
 ARC_DOCS, GSM_DOCS = 20, 5

@@ -23,7 +23,7 @@ from harness.backends import PrefixSharingLM
 from harness.backends.prefix import Row, build_tree, model_input, plan_packs, prefix_tree_size
 from harness.paths import TASKS_DIR
 from harness.registry import resolve_model
-from tests.conftest import needs_mirror, needs_tokenizers, random_model
+from tests.conftest import needs, random_model
 
 TASKS = ["arc_challenge", "hellaswag", "mmlu_anatomy", "winogrande", "truthfulqa_mc2"]
 DEVICE = os.environ.get("HARNESS_TEST_DEVICE", "cpu")
@@ -109,28 +109,28 @@ def _embedded_kwargs() -> dict:
             "dtype": "float32"}
 
 
-@needs_mirror
+@needs("mirror")
 @pytest.mark.slow
 def test_embedded_model_matches_lm_eval_hf_on_five_tasks() -> None:
     _compare_at_batch_sizes(_embedded_kwargs(), limit=4)
 
 
-@needs_mirror
+@needs("mirror")
 @pytest.mark.heavy
 def test_embedded_model_matches_lm_eval_hf_on_fifty_docs_per_task() -> None:
     _compare_at_batch_sizes(_embedded_kwargs(), limit=50)
 
 
-@needs_mirror
+@needs("mirror")
 @pytest.mark.slow
-@needs_tokenizers
+@needs("tokenizers")
 @pytest.mark.parametrize("kind", ["llama", "neox"])
 def test_random_models_on_real_tokenizers_match_lm_eval_hf(tmp_path: Path, kind: str) -> None:
     folder = random_model(tmp_path / kind, kind)
     _compare_at_batch_sizes({"pretrained": str(folder), "device": DEVICE, "dtype": "float32"}, limit=50)
 
 
-@needs_tokenizers
+@needs("tokenizers")
 def test_rolling_loglikelihood_matches_lm_eval_hf(tmp_path: Path) -> None:
     from lm_eval.api.instance import Instance
 
@@ -144,7 +144,7 @@ def test_rolling_loglikelihood_matches_lm_eval_hf(tmp_path: Path) -> None:
         assert ours == pytest.approx(reference, abs=1e-4)
 
 
-@needs_tokenizers
+@needs("tokenizers")
 def test_model_without_kv_cache_falls_back_to_lm_eval_scoring(tmp_path: Path, caplog) -> None:
     from lm_eval.api.instance import Instance
 
@@ -160,7 +160,7 @@ def test_model_without_kv_cache_falls_back_to_lm_eval_scoring(tmp_path: Path, ca
     assert scores == HFLM(**kwargs, batch_size=2).loglikelihood(requests, disable_tqdm=True)
 
 
-@needs_tokenizers
+@needs("tokenizers")
 @pytest.mark.parametrize("attention", ["sdpa", "eager", "sliding window"])
 def test_tree_attention_and_its_fallback_match_lm_eval_hf(tmp_path: Path, attention: str) -> None:
     """Answers that begin alike (one a prefix of another, two sharing one input) under sdpa's boolean

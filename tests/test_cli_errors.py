@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from harness.registry import resolve_model
-from tests.conftest import needs_mirror, run_cli
+from tests.conftest import needs, run_cli
 
 
 def _assert_clean_failure(done, message: str, output: Path) -> None:
@@ -59,7 +59,7 @@ def test_weight_file_that_is_not_gguf(tmp_path: Path) -> None:
     _assert_clean_failure(done, "is not a GGUF file", tmp_path)
 
 
-@needs_mirror
+@needs("mirror")
 def test_truncated_gguf_weight_file(tmp_path: Path) -> None:
     real = resolve_model("smollm2-135m-instruct").gguf_path
     truncated = tmp_path / "truncated.gguf"

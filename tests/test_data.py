@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
+from pathlib import Path
+
 import pytest
 
 from harness import HarnessError
 from harness.data import check_available, load_docs
-from tests.conftest import needs_mirror
+from tests.conftest import MIRROR, needs, run_cli
 
 # Sizes from the mirror's SOURCES.md (official sizes).
 SIZES = [
@@ -19,14 +22,14 @@ SIZES = [
 ]
 
 
-@needs_mirror
+@needs("mirror")
 @pytest.mark.parametrize(("dataset", "subset", "sizes"), SIZES)
 def test_mirror_splits_have_official_sizes(dataset: str, subset: str | None, sizes: dict[str, int]) -> None:
     docs = load_docs(dataset, subset)
     assert {split: len(docs[split]) for split in docs} == sizes
 
 
-@needs_mirror
+@needs("mirror")
 def test_mmlu_totals_match_the_official_counts() -> None:
     from harness.paths import TASKS_DIR
 
@@ -40,7 +43,7 @@ def test_mmlu_totals_match_the_official_counts() -> None:
     assert totals == {"test": 14042, "dev": 285, "validation": 1531}
 
 
-@needs_mirror
+@needs("mirror")
 def test_first_items_read_as_the_sources_say() -> None:
     hellaswag = load_docs("hellaswag")["validation"][0]
     assert hellaswag["activity_label"] == "Roof shingle removal"
@@ -57,3 +60,34 @@ def test_offline_without_a_mirror_is_a_one_line_error(monkeypatch: pytest.Monkey
     with pytest.raises(HarnessError, match="no local copy of ai2_arc/ARC-Easy") as caught:
         check_available("ai2_arc", "ARC-Easy")
     assert "HARNESS_DATA_DIR" in caught.value.fix and "\n" not in str(caught.value)
+
+
+def _data_rows(stdout: str) -> list[list[str]]:
+    return [[cell.strip() for cell in line.split("|")] for line in stdout.splitlines()[3:] if "|" in line]
+
+
+@needs("mirror")
+def test_harness_data_names_each_mirror_file_with_its_sha256() -> None:
+    done = run_cli("data", "--tasks", "arc_easy,winogrande")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[0] == f"benchmark mirror: {MIRROR} (../shared/data beside the checkout)"
+    rows = _data_rows(done.stdout)
+    assert rows[0][:2] == ["arc_easy", "mirror"] and rows[3][:2] == ["winogrande", "mirror"]
+    for _, _, path, sha256, check in rows:
+        assert sha256 == hashlib.sha256((MIRROR / path).read_bytes()).hexdigest()
+        assert check == "= SOURCES.md"
+    assert [row[2] for row in rows] == ["arc/ARC-Easy/ARC-Easy-Dev.jsonl", "arc/ARC-Easy/ARC-Easy-Test.jsonl",
+                                        "arc/ARC-Easy/ARC-Easy-Train.jsonl", "winogrande/dev.jsonl",
+                                        "winogrande/train_xs.jsonl"]
+
+
+def test_harness_data_without_the_mirror_says_the_hub_and_what_to_set(tmp_path: Path) -> None:
+    empty = tmp_path / "no-mirror"
+    empty.mkdir()
+    done = run_cli("data", "--tasks", "arc_easy", env={"HARNESS_DATA_DIR": str(empty)})
+    assert done.returncode == 0, done.stderr
+    assert _data_rows(done.stdout)[0][:3] == ["arc_easy", "hub:allenai/ai2_arc/ARC-Easy", ""]
+    missing = run_cli("data", "--tasks", "arc_easy", env={"HARNESS_DATA_DIR": str(tmp_path / "absent")})
+    assert missing.returncode == 2 and "Traceback" not in missing.stderr
+    assert missing.stderr.strip() == (f"error: HARNESS_DATA_DIR={tmp_path / 'absent'} is not a folder — point it at "
+                                      "the benchmark mirror (the folder holding SOURCES.md), or unset it")

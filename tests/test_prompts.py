@@ -15,9 +15,9 @@ from lm_eval.tasks._yaml_loader import load_yaml
 
 from harness.paths import TASKS_DIR
 from harness.task_hooks import load_docs
-from tests.conftest import needs_mirror
+from tests.conftest import needs
 
-pytestmark = needs_mirror
+pytestmark = needs("mirror")
 
 BUILTIN = Path(lm_eval.__file__).parent / "tasks"
 LIMIT = 25

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from matplotlib.axes import Axes
 
-from conftest import run_cli
+from tests.conftest import REFERENCE, needs, run_cli
 from harness.comparison import Benchmark, Comparability, comparability, measured_score
 from harness.core import MetricValue, RunResult
 from harness.errors import HarnessError
@@ -79,11 +79,9 @@ def test_gpt4_rows_equal_the_technical_report_table_2() -> None:
     assert "holdout" in rows["hellaswag"].caveats or "held-out" in rows["hellaswag"].caveats
 
 
+@needs("reference")
 def test_every_published_figure_of_the_reference_file_is_carried_over() -> None:
-    reference = Path(__file__).resolve().parents[2] / "shared" / "reference" / "published_scores.csv"
-    if not reference.is_file():
-        pytest.skip("../shared/reference/published_scores.csv is not present on this machine")
-    with reference.open(encoding="utf-8", newline="") as handle:
+    with (REFERENCE / "published_scores.csv").open(encoding="utf-8", newline="") as handle:
         theirs = sorted((r["model"], float(r["score"])) for r in csv.DictReader(handle))
     assert sorted((s.model, s.value) for s in load_published()) == theirs
 

@@ -2,23 +2,19 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
-import pytest
-
 from harness.report import write_report
+from tests.conftest import CHROMIUM, needs
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
         "--disable-component-update", "--disable-sync", "--disable-quic"]
 
-pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (make test installs Debian's "
-                                                         "chromium package with apt-get where it can)")
+pytestmark = needs("chromium")
 
 
 def test_page_renders_and_sorts(tmp_path: Path) -> None:
-    playwright = pytest.importorskip("playwright.sync_api")
+    import playwright.sync_api as playwright
     runs = Path(__file__).parent / "data"
     write_report(tmp_path / "report", runs)
     errors: list[str] = []

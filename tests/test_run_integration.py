@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from harness.paths import PROJECT_ROOT
+from harness.paths import TASKS_DIR
 from harness.provenance import sha256_file
-from tests.conftest import needs_mirror, run_cli
+from tests.conftest import needs, run_cli
 
-pytestmark = [needs_mirror, pytest.mark.slow]
+pytestmark = [needs("mirror", "embedded_model"), pytest.mark.slow]
 
 PROVENANCE_KEYS = {
     "model", "task_yaml", "data", "harness", "libraries", "seeds", "device", "dtype", "batch_size", "limit",
@@ -48,7 +48,7 @@ def test_result_json_has_metrics_provenance_and_20_samples(two_task_run, task: s
     assert prov["model"]["weight_files"] == {
         "SmolLM2-135M-Instruct.Q4_1.gguf": sha256_file(Path(prov["model"]["weight_dir"]) / "SmolLM2-135M-Instruct.Q4_1.gguf")
     }
-    assert prov["task_yaml"] == {f"tasks/{task}.yaml": sha256_file(PROJECT_ROOT / "tasks" / f"{task}.yaml")}
+    assert prov["task_yaml"] == {f"harness/task_definitions/{task}.yaml": sha256_file(TASKS_DIR / f"{task}.yaml")}
     mirror = Path(prov["data"]["mirror_dir"])
     assert prov["data"]["files"] and all(sha256_file(mirror / f) == h for f, h in prov["data"]["files"].items())
     assert {"lm_eval", "transformers", "torch"} <= set(prov["libraries"])

@@ -21,9 +21,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import needs_mirror, random_model, run_cli
+from conftest import needs, random_model, run_cli
 
-pytestmark = [needs_mirror, pytest.mark.slow]
+pytestmark = [needs("mirror", "tokenizers", "embedded_model"), pytest.mark.slow]
 
 OFFLINE = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
 
@@ -163,8 +163,8 @@ def test_two_sweeps_on_one_folder_compute_each_cell_once(tmp_path: Path) -> None
         assert result["provenance"]["request_cache"]["from_cache"] == 0  # nobody else's half-done work
 
 
+@needs("ray")
 def test_ray_cluster_runs_a_sweep_as_the_local_executor_does(tmp_path: Path) -> None:
-    pytest.importorskip("ray")
     models = [str(random_model(tmp_path / "tiny-llama", "llama")), "smollm2-135m-instruct"]
     local = write_sweep(tmp_path, tmp_path / "local", models, ["arc_easy", "winogrande"], 8)
     on_ray = write_sweep(tmp_path, tmp_path / "ray", models, ["arc_easy", "winogrande"], 8)

@@ -7,7 +7,6 @@ that did not finish.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -21,9 +20,7 @@ from harness.errors import HarnessError
 from harness.executors import _LoadedModel, run_cell
 from harness.registry import resolve_model
 from harness.sweep import load_sweep
-from tests.conftest import MIRROR, needs_mirror, needs_tokenizers, random_model, run_cli
-
-pytestmark = needs_mirror
+from tests.conftest import MIRROR, needs, random_model, run_cli
 
 
 def _sweep(folder: Path, output: Path, models: list, tasks: list[str], limit: int = 3, **extra) -> Path:
@@ -58,12 +55,14 @@ def _complete_results(output: Path) -> list[dict]:
          "unknown backend 'tgi'"),
     ],
 )
+@needs("embedded_model")
 def test_bad_sweep_file(tmp_path: Path, config: dict, message: str) -> None:
     path = tmp_path / "sweep.yaml"
     path.write_text(yaml.safe_dump({"output": str(tmp_path / "out"), **config}))
     _one_line_error(run_cli("sweep", str(path)), message, tmp_path / "out")
 
 
+@needs("embedded_model")
 def test_task_yaml_with_an_unknown_key_stops_the_sweep(tmp_path: Path) -> None:
     task = tmp_path / "typo.yaml"
     task.write_text("task: typo\ndataset_path: x\noutput_type: multiple_choice\ndoc_to_txt: '{{q}}'\n")
@@ -86,7 +85,7 @@ def _mirror_with_broken_winogrande(folder: Path) -> tuple[Path, Path]:
 
 
 @pytest.mark.slow
-@needs_tokenizers
+@needs("mirror", "tokenizers", "embedded_model")
 def test_failing_cells_record_why_and_the_others_go_on(tmp_path: Path) -> None:
     """Truncated weights, a model folder without tokenizer, malformed data rows, a task that raises."""
     truncated = tmp_path / "truncated.gguf"
@@ -133,7 +132,7 @@ def _tiny_cell(tmp_path: Path):
 
 
 @pytest.mark.slow
-@needs_tokenizers
+@needs("mirror", "tokenizers")
 def test_out_of_memory_backs_off_then_fails_the_cell_clearly(tmp_path: Path, monkeypatch) -> None:
     sweep = _tiny_cell(tmp_path)
     cell = sweep.cells[0]
@@ -174,15 +173,16 @@ def test_out_of_memory_backs_off_then_fails_the_cell_clearly(tmp_path: Path, mon
 
 
 @pytest.mark.slow
+@needs("mirror", "embedded_model", "root")
 @pytest.mark.parametrize(("what_fills", "size"), [("request cache", "48k"), ("result files", "8k")])
 def test_full_disk_leaves_no_complete_looking_result(tmp_path: Path, what_fills: str, size: str) -> None:
     """A tiny disk: the cell's request cache cannot grow, or (cache kept on another disk) the result cannot be
     written. Either way the cell fails with one line and no complete-looking result; the cache is kept."""
     disk = tmp_path / "disk"
     disk.mkdir()
-    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(disk)],
-                                           capture_output=True).returncode != 0:
-        pytest.skip("mounting a small tmpfs (a disk that fills up) needs root")
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(disk)],
+                             capture_output=True, text=True)
+    assert mounted.returncode == 0, f"could not mount a small tmpfs as root: {mounted.stderr.strip()}"
     output = disk / "out"
     limit = 60
     try:

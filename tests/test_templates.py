@@ -16,7 +16,7 @@ import pytest
 
 from harness.registry import REGISTRY
 from harness.templates import chat_messages, encode_prompt, load_tokenizer, render_prompt
-from tests.conftest import TOKENIZERS, needs_mirror, needs_tokenizers, random_model, run_cli
+from tests.conftest import TOKENIZERS, needs, random_model, run_cli
 
 REFERENCE = TOKENIZERS.parent / "reference" / "chat_templates.md"
 LLAMA = TOKENIZERS / "llama2" / "tokenizer.json"
@@ -25,8 +25,7 @@ SYSTEM = "You are a helpful assistant."
 QUESTION = "What is 2+2?"
 
 pytestmark = [
-    needs_tokenizers,
-    pytest.mark.skipif(not REFERENCE.is_file(), reason="../shared/reference/chat_templates.md is not present"),
+    needs("tokenizers", "reference"),
 ]
 
 
@@ -164,7 +163,7 @@ def test_prompt_command_bad_input(args: tuple[str, ...], message: str) -> None:
     assert last.startswith("error: ") and message in last and " — " in last, done.stderr
 
 
-@needs_mirror
+@needs("mirror")
 def test_run_with_chat_renders_few_shot_examples_as_llama_2_chat_turns(tmp_path: Path) -> None:
     folder = random_model(tmp_path / "llama", "llama")
     done = run_cli("run", "--model", str(folder), "--chat-template", "llama-2-chat", "--chat", "--system", SYSTEM,
