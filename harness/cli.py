@@ -183,6 +183,23 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_export(args: argparse.Namespace) -> int:
+    from harness import export
+
+    if args.push:
+        export.check_can_push()
+    plan = export.plan(Path(args.run_or_dir), args.model, args.allow_subset)
+    for line in plan.skipped:
+        print(f"note: skipped {line}", file=sys.stderr)
+    files = export.write(plan, args.format, Path(args.out), export.card_name(plan, args.push))
+    print(f"wrote {len(files)} file(s) for {len(plan.exports)} result(s) of {plan.model} to {args.out}:")
+    for file in files:
+        print(f"  {file}")
+    if args.push:
+        print(f"pushed to {args.push}: {export.push(args.format, files, Path(args.out), args.push)}")
+    return 0
+
+
 def _status_table(rows) -> str:
     counts = {state: sum(row.state == state for row in rows) for state in dict.fromkeys(row.state for row in rows)}
     table = _table(("model", "task", "state", "detail", "cell"), [(r.model, r.task, r.state, r.detail, r.key) for r in rows])
@@ -293,6 +310,18 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--baseline", default="openai/gpt-4", help="published model the gap chart subtracts")
     report.add_argument("--out", required=True, help="output folder")
     report.set_defaults(handler=_cmd_report)
+
+    export = commands.add_parser("export", help="results as Hugging Face model-index or .eval_results YAML")
+    export.add_argument("run_or_dir", help="a result JSON written by `harness run`, or a folder of them")
+    export.add_argument("--format", required=True, choices=("hf-eval-results", "model-index"),  # export.FORMATS
+                        help="hf-eval-results: OUT/.eval_results/*.yaml, one per result; model-index: OUT/README.md, "
+                             "a model card whose front matter holds the results")
+    export.add_argument("--out", default=str(Path("results") / "export"), help="output folder (default: %(default)s)")
+    export.add_argument("--model", help="export only this model's results (a folder may hold several models')")
+    export.add_argument("--allow-subset", action="store_true",
+                        help="export --limit subsets too, labelled as such (refused otherwise)")
+    export.add_argument("--push", metavar="REPO", help="also upload to this model repo (token: $HF_TOKEN)")
+    export.set_defaults(handler=_cmd_export)
 
     compare = commands.add_parser("compare", help="paired comparison of two runs of one task")
     compare.add_argument("run_a", help="result JSON of run A")
