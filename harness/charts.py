@@ -3,7 +3,10 @@
 Charts are drawn for a paper column (3.4 in wide at 9 pt; 7 in for the wide bar chart), in the
 Okabe-Ito colour-blind-safe palette, for any number of benchmarks. Hatching marks a bar that is only
 loosely comparable with this harness's protocol, a dagger one that is not comparable, a double dagger one
-measured on a subset (``--limit``). A chart with nothing to draw says why in place of the plot.
+measured on a subset (``--limit``); each measured bar says on how many docs (n) it was scored. A measured
+score on fewer than :data:`harness.leaderboard.MIN_DOCS` docs is greyed out and left out of the averages.
+Titles, legends and labels name the leaderboard's baseline (``--baseline``). A chart with nothing to draw
+says why in place of the plot.
 """
 
 from __future__ import annotations
@@ -16,9 +19,12 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from matplotlib.lines import Line2D  # noqa: E402
+from matplotlib.patches import Patch, Rectangle  # noqa: E402
+from matplotlib.ticker import FuncFormatter  # noqa: E402
 
 from harness.comparison import Comparability, comparability  # noqa: E402
-from harness.leaderboard import Leaderboard, Series  # noqa: E402
+from harness.leaderboard import MIN_DOCS, Leaderboard, Series, display_name, docs, too_few_docs  # noqa: E402
 
 OKABE_ITO = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000")
 FORMATS = ("png", "svg", "pdf")
@@ -28,6 +34,8 @@ STYLE = {
     "axes.spines.top": False, "axes.spines.right": False,
 }
 HATCH = {Comparability.COMPARABLE: "", Comparability.LOOSELY: "///", Comparability.NOT: "xx"}
+GREY = "#DDDDDD"  # the face of a score on too few docs to read
+TOO_FEW = f"n < {MIN_DOCS}: too few docs to read (grey; left out of every average)"
 
 
 def _save(fig, out_dir: Path, name: str) -> list[Path]:
@@ -54,41 +62,84 @@ def _mark(board: Leaderboard, series: Series) -> str:
     return next((v.mark for v in (Comparability.NOT, Comparability.LOOSELY) if v in verdicts), "")
 
 
+def series_label(series: Series) -> str:
+    """A series' legend label, ``‡`` after a measured series with a score on a subset of the docs."""
+    return f"{display_name(series.model)} ({series.source_label})" + ("‡" if series.subset else "")
+
+
+def bar_note(score) -> str:
+    """The text written on a measured bar: the number of docs it was scored on ("" for a published bar)."""
+    n = docs(score)
+    return "" if not score.measured or n is None else f"n={n}"
+
+
+def _others(board: Leaderboard) -> list[Series]:
+    """The series compared with the baseline: every series of the board but the baseline itself."""
+    return [s for s in board.series if s is not board.baseline]
+
+
 def leaderboard_chart(board: Leaderboard, out_dir: Path) -> list[Path]:
     keys = [b.key for b in board.benchmarks]
     width = 0.8 / max(len(board.series), 1)
     x = np.arange(len(keys))
+    handles = []
     with plt.rc_context(STYLE):
         fig, ax = plt.subplots(figsize=(min(7.0, 2.6 + 0.75 * len(keys)), 3.0))
         for i, series in enumerate(board.series):
             color = OKABE_ITO[i % len(OKABE_ITO)]
-            for j, key in enumerate(k for k in keys if k in series.scores):
+            handles.append(Patch(facecolor=color, label=series_label(series)))
+            for key in (k for k in keys if k in series.scores):
                 score = series.scores[key]
                 verdict = board.verdict(score)
+                grey = too_few_docs(score)
                 xpos = x[keys.index(key)] - 0.4 + width * (i + 0.5)
-                ax.bar(xpos, score.value, width * 0.92, color=color, hatch=HATCH[verdict], edgecolor="white",
-                       linewidth=0.3, label=series.label if j == 0 else None)
+                ax.bar(xpos, score.value, width * 0.92, color=GREY if grey else color, hatch=HATCH[verdict],
+                       edgecolor=color if grey else "white", linewidth=0.8 if grey else 0.3)
+                top = score.value
                 if score.stderr:
                     ax.errorbar(xpos, score.value, yerr=score.stderr, color="black", capsize=1.5, linewidth=0.6)
+                    top = min(score.value + score.stderr, 100)
                 mark = ("†" if verdict is Comparability.NOT else "") + ("‡" if score.subset else "")
+                note = bar_note(score)
+                if note and score.value >= 4 + 2 * len(note):  # room inside the bar, from its foot
+                    ax.text(xpos, 1.5, note, ha="center", va="bottom", rotation=90, fontsize=5.5,
+                            color="#222222" if grey else "white",  # over a hatch, on a patch of the bar's grey
+                            bbox={"boxstyle": "square,pad=0.1", "facecolor": GREY, "linewidth": 0} if grey else None)
+                elif note:  # a short bar: n above it (and its error bar), under the marks
+                    ax.text(xpos, top + 2, note, ha="center", va="bottom", rotation=90, fontsize=5.5,
+                            color="#222222")
+                    top += 2 * len(note) + 3
                 if mark:
-                    ax.text(xpos, score.value + (score.stderr or 0) + 1, mark, ha="center", va="bottom", fontsize=6)
-        for ref, style in zip(board.references, ("-", "--")):
-            for j, key in enumerate(k for k in keys if k in ref.scores):
+                    ax.text(xpos, top + 1, mark, ha="center", va="bottom", fontsize=6)
+        lines = list(zip(board.references, ("-", "--")))
+        if board.baseline is not None and board.baseline not in board.references and board.baseline not in board.series:
+            lines.append((board.baseline, ":"))
+        lined = []  # the reference lines come first in the legend
+        for ref, style in lines:
+            for key in (k for k in keys if k in ref.scores):
                 xpos = x[keys.index(key)]
                 ax.hlines(ref.scores[key].value, xpos - 0.45, xpos + 0.45, colors="#444444", linestyles=style,
-                          linewidth=1.0, label=ref.label + _mark(board, ref) if j == 0 else None)
+                          linewidth=1.0)
+            if any(k in ref.scores for k in keys):
+                lined.append(Line2D([], [], color="#444444", linestyle=style, linewidth=1.0,
+                                    label=series_label(ref) + _mark(board, ref)))
+        handles = lined + handles
+        if board.any_too_few:
+            handles.append(Patch(facecolor=GREY, edgecolor="#777777", linewidth=0.8, label=TOO_FEW))
         ax.set_xticks(x, [b.label for b in board.benchmarks], rotation=20 if len(keys) > 6 else 0,
                       ha="right" if len(keys) > 6 else "center")
         ax.set_xlim(-0.5, len(keys) - 0.5)
         ax.set_ylabel("score (%)")
         ax.set_ylim(0, 100)
-        legend = ax.legend(ncols=2 if len(keys) < 4 else 3, loc="upper center", frameon=False,
+        legend = ax.legend(handles=handles, ncols=2 if len(keys) < 4 else 3, loc="upper center", frameon=False,
                            bbox_to_anchor=(0.5, -0.18 if len(keys) > 6 else -0.13))
         ax.set_title("Measured and published scores (error bars: ±1 stderr)")
-        notes = ["Hatched / *: loosely comparable (only the scoring protocol differs, e.g. GPT-4's letter choice vs "
+        notes = ["Hatched / *: loosely comparable (only the scoring protocol differs, e.g. letter choice vs "
                  "log-likelihood ranking). † / cross-hatched: not comparable (n-shot or metric differ). "
-                 "‡: measured on a subset of the docs (--limit).", *board.notes()]
+                 "‡: measured on a subset of the docs (--limit). n: the number of docs a measured bar was scored on.",
+                 *([f"Grey: n < {MIN_DOCS} docs, too few to read; such a score is left out of every average."]
+                   if board.any_too_few else []),
+                 *board.notes()]
         ax.annotate(" ".join(notes), xy=(0.5, 0), xycoords=legend, xytext=(0, -6), textcoords="offset points",
                     ha="center", va="top", multialignment="left", fontsize=6, wrap=True)
         return _save(fig, out_dir, "leaderboard")
@@ -96,15 +147,18 @@ def leaderboard_chart(board: Leaderboard, out_dir: Path) -> list[Path]:
 
 def gap_chart(board: Leaderboard, out_dir: Path) -> list[Path]:
     benchmarks = board.with_baseline
-    rows = list(board.series)
+    rows = _others(board)
+    name = board.baseline_name
     with plt.rc_context(STYLE):
         fig, ax = plt.subplots(figsize=(3.4 + 0.3 * len(benchmarks), 0.6 + 0.32 * max(len(rows), 1)))
         if not benchmarks or not rows:
-            return _nothing_to_draw(fig, ax, out_dir, "gap", "No gap to GPT-4: it has no published score on "
-                                    "these benchmarks." if rows else "No series to compare with GPT-4.")
+            return _nothing_to_draw(fig, ax, out_dir, "gap", f"No gap to {name}: it has no published score on "
+                                    "these benchmarks." if rows else f"No series to compare with {name}.")
         grid = np.array([[board.gap(s, b.key) for b in benchmarks] for s in rows], dtype=float)  # None → NaN
-        limit = np.nanmax(np.abs(grid)) if np.isfinite(grid).any() else 1.0
-        image = ax.imshow(grid, cmap="PuOr", vmin=-limit, vmax=limit, aspect="auto")
+        grey = np.array([[b.key in s.scores and too_few_docs(s.scores[b.key]) for b in benchmarks] for s in rows])
+        readable = np.where(grey, np.nan, grid)
+        limit = np.nanmax(np.abs(readable)) if np.isfinite(readable).any() else 1.0
+        image = ax.imshow(readable, cmap="PuOr", vmin=-limit, vmax=limit, aspect="auto")
         for r, series in enumerate(rows):
             for c, benchmark in enumerate(benchmarks):
                 value = grid[r, c]
@@ -112,15 +166,24 @@ def gap_chart(board: Leaderboard, out_dir: Path) -> list[Path]:
                     ax.text(c, r, "n/a", ha="center", va="center", fontsize=6, color="#666666")
                     continue
                 mark = comparability(series.scores[benchmark.key], board.baseline.scores[benchmark.key]).mark
+                if grey[r, c]:
+                    ax.add_patch(Rectangle((c - 0.5, r - 0.5), 1, 1, facecolor=GREY, edgecolor="#C8C8C8",
+                                           hatch="///", linewidth=0))
+                    ax.text(c, r, f"{value:+.1f}{mark} ({bar_note(series.scores[benchmark.key])})", ha="center",
+                            va="center", fontsize=5.5, color="#222222",
+                            bbox={"boxstyle": "square,pad=0.15", "facecolor": GREY, "linewidth": 0})
+                    continue
                 ax.text(c, r, f"{value:+.1f}{mark}", ha="center", va="center", fontsize=6,
                         color="white" if abs(value) > 0.6 * limit else "black")
         ax.set_xticks(range(len(benchmarks)), [b.label for b in benchmarks], rotation=30, ha="right")
-        ax.set_yticks(range(len(rows)), [s.label for s in rows])
-        fig.colorbar(image, ax=ax, label="points vs GPT-4", shrink=0.8)
-        ax.set_title("Gap to GPT-4 (score − GPT-4, points)")
+        ax.set_yticks(range(len(rows)), [series_label(s) for s in rows])
+        fig.colorbar(image, ax=ax, label=f"points vs {name}", shrink=0.8)
+        ax.set_title(f"Gap to {name} (score − {name}, points)")
         missing = [b.label for b in board.benchmarks if b not in benchmarks]
-        ax.set_xlabel("*: loosely comparable with the baseline (only the protocol differs); †: not comparable"
-                      + (f"\nnot shown (no GPT-4 score): {', '.join(missing)}" if missing else ""),
+        ax.set_xlabel("*: loosely comparable with the baseline (only the protocol differs); †: not comparable; "
+                      "‡: measured on a subset (--limit)"
+                      + (f"\ngrey: n < {MIN_DOCS} docs, too few to read" if grey.any() else "")
+                      + (f"\nnot shown (no {name} score): {', '.join(missing)}" if missing else ""),
                       fontsize=6, labelpad=6)
         return _save(fig, out_dir, "gap")
 
@@ -128,53 +191,101 @@ def gap_chart(board: Leaderboard, out_dir: Path) -> list[Path]:
 def radar_chart(board: Leaderboard, out_dir: Path) -> list[Path]:
     keys = [b.key for b in board.with_baseline]
     angles = np.linspace(0, 2 * np.pi, len(keys), endpoint=False).tolist()
+    name = board.baseline_name
     with plt.rc_context(STYLE):
         fig, ax = plt.subplots(figsize=(3.4, 3.4), subplot_kw={"polar": True})
         if len(keys) < 3:
-            return _nothing_to_draw(fig, ax, out_dir, "radar", f"A radar needs 3 or more benchmarks with a GPT-4 "
+            return _nothing_to_draw(fig, ax, out_dir, "radar", f"A radar needs 3 or more benchmarks with a {name} "
                                     f"score; this suite has {len(keys)}.")
-        everyone = [*board.series, *(board.references[:1] if board.baseline else [])]
-        for i, series in enumerate(everyone):
+        any_grey, not_drawn = False, []
+        for i, series in enumerate([*_others(board), board.baseline]):
             if not all(k in series.scores for k in keys):
+                not_drawn.append(series_label(series))
                 continue
             values = [series.scores[k].value for k in keys]
-            is_base = series is board.baseline or (board.baseline and series.model == board.baseline.model)
-            color = "#444444" if is_base else OKABE_ITO[i % len(OKABE_ITO)]
+            is_base = series is board.baseline
+            index = board.series.index(series) if series in board.series else i
+            color = "#444444" if is_base else OKABE_ITO[index % len(OKABE_ITO)]
+            grey = [j for j, k in enumerate(keys) if too_few_docs(series.scores[k])]
+            any_grey = any_grey or bool(grey)
             ax.plot([*angles, angles[0]], [*values, values[0]], color=color, linewidth=1.0,
-                    linestyle="--" if is_base else "-", label=series.label + (_mark(board, series) if is_base else ""))
+                    linestyle="--" if is_base else ":" if grey else "-",
+                    label=series_label(series) + (_mark(board, series) if is_base else ""))
             ax.fill([*angles, angles[0]], [*values, values[0]], color=color, alpha=0.08)
+            if grey:
+                ax.scatter([angles[j] for j in grey], [values[j] for j in grey], s=14, facecolors=GREY,
+                           edgecolors=color, linewidths=0.8, zorder=3)
+        if any_grey:
+            ax.scatter([], [], s=14, facecolors=GREY, edgecolors="#777777", linewidths=0.8,
+                       label=f"n < {MIN_DOCS}: too few docs to read (dotted line)")
         ax.set_theta_offset(np.pi / 2)
         ax.set_theta_direction(-1)
         ax.set_xticks(angles, [b.label for b in board.with_baseline])
         ax.tick_params(axis="x", pad=12)
         ax.set_rlabel_position(180 / len(keys))
         ax.set_ylim(0, 100)
-        ax.set_yticks([25, 50, 75], ["25", "50", "75"])
-        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), frameon=False)
-        ax.set_title("Models against GPT-4 (%)", pad=18)
+        ax.set_yticks([25, 50, 75], ["25", "50", "75"], fontsize=6, color="#555555")
+        legend = ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), frameon=False)
+        if not_drawn:
+            ax.annotate(f"Not drawn (no score on every axis): {'; '.join(not_drawn)}.", xy=(0.5, 0), xycoords=legend,
+                        xytext=(0, -4), textcoords="offset points", ha="center", va="top", fontsize=6, wrap=True)
+        ax.set_title(f"Models against {name} (%)", pad=18)
         return _save(fig, out_dir, "radar")
+
+
+def _count(value: float, _position=None) -> str:
+    """A parameter count for an axis: 135M, 7B, 1.5B."""
+    for unit, size in (("T", 1e12), ("B", 1e9), ("M", 1e6), ("K", 1e3)):
+        if value >= size:
+            return f"{value / size:.3g}{unit}"
+    return f"{value:.3g}"
 
 
 def size_chart(board: Leaderboard, out_dir: Path) -> list[Path]:
     common = [b.key for b in board.with_baseline]
+    name = board.baseline_name
     with plt.rc_context(STYLE):
         fig, ax = plt.subplots(figsize=(3.4, 2.6))
-        points = [(i, s, board.average(s, common), s.parameters) for i, s in enumerate(board.series)]
-        points = [point for point in points if point[2] is not None and point[3] is not None]
+        sized = [(i, s) for i, s in enumerate(board.series) if s.parameters is not None]
+        points = [(i, s, board.average(s, common), s.parameters) for i, s in sized]
+        labels = {b.key: b.label for b in board.benchmarks}
+        left_out = []  # why a model of known size has no point
+        for _, series, average, _ in points:
+            if average is not None or not common:
+                continue
+            missing = [labels[k] for k in common if k not in series.scores]
+            too_few = [labels[k] for k in board.too_few(series, common)]
+            label = series_label(series)
+            left_out.append(f"{label}: no score on {', '.join(missing)}" if missing else
+                            f"{label}: n < {MIN_DOCS} docs on {', '.join(too_few)} (too few to average)")
+        points = [point for point in points if point[2] is not None]
         if not points:
-            return _nothing_to_draw(fig, ax, out_dir, "size", "No model of known size has a score on every "
-                                    "benchmark GPT-4 reports here.")
-        for i, series, average, params in points:
-            ax.scatter(params, average, color=OKABE_ITO[i % len(OKABE_ITO)], s=18, label=series.label, zorder=3,
-                       marker="o" if series.source == "measured" else "s")
+            why = f"No model of known size has a readable score on every benchmark with a {name} score"
+            return _nothing_to_draw(fig, ax, out_dir, "size", why + (f" ({'; '.join(left_out)})." if left_out
+                                                                     else "."))
+        seen: dict[int, int] = {}
+        for i, series, average, params in points:  # models of equal size side by side (3% apart on the log axis)
+            seen[params] = seen.get(params, -1) + 1
+            ax.scatter(params * 1.03 ** seen[params], average, color=OKABE_ITO[i % len(OKABE_ITO)], s=18,
+                       label=series_label(series), zorder=3, marker="o" if series.source == "measured" else "s",
+                       edgecolors="white", linewidths=0.4)
         base = board.average(board.baseline, common)
-        ax.axhline(base, color="#444444", linestyle="--", linewidth=1.0,
-                   label=f"GPT-4{_mark(board, board.baseline)} ({base:.1f})")
+        if base is not None:
+            ax.axhline(base, color="#444444", linestyle="--", linewidth=1.0,
+                       label=f"{name}{_mark(board, board.baseline)} ({base:.1f})")
         ax.set_xscale("log")
-        ax.set_xlabel("parameters")
+        ax.xaxis.set_major_formatter(FuncFormatter(_count))
+        sizes = [params for *_, params in points]
+        lead = "2357" if max(sizes) / min(sizes) < 20 else "25"  # within about a decade, more minor labels
+        ax.xaxis.set_minor_formatter(FuncFormatter(lambda v, _: _count(v) if f"{v:.0e}"[0] in lead else ""))
+        ax.set_xlabel("parameters" + (" (equal sizes side by side)" if max(seen.values()) else ""))
         ax.set_ylabel("average (%)")
-        ax.set_title(f"Size vs average over {len(common)} benchmarks GPT-4 reports", fontsize=8)
-        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.22), frameon=False)
+        title = f"Size vs average over the {len(common)} benchmarks with a {name} score"
+        ax.set_title(title.replace(" with", "\nwith") if len(title) > 60 else title, fontsize=8)
+        legend = ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.22), frameon=False)
+        if left_out:
+            ax.annotate("Not shown: " + "; ".join(left_out) + ".", xy=(0.5, 0), xycoords=legend, xytext=(0, -4),
+                        textcoords="offset points", ha="center", va="top", fontsize=6, wrap=True)
         return _save(fig, out_dir, "size")
 
 

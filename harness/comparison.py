@@ -73,6 +73,13 @@ class Benchmark:
         return Score("harness", self.key, self.n_shot, self.metric, self.protocol, 0.0, None, "measured", "", "", "")
 
 
+@dataclass(frozen=True)
+class MeasuredScore(Score):
+    """A score measured here, with the number of docs its run scored (``RunResult.n``)."""
+
+    n: int | None = None
+
+
 def load_runs(runs_dir: Path) -> list[RunResult]:
     """The complete run results under ``runs_dir``; a file that is no result is passed over with a warning."""
     results = []
@@ -97,7 +104,7 @@ def measured_score(result: RunResult, benchmark: Benchmark) -> Score | None:
     if any(not d.startswith("--limit") for d in deviations):
         # A deviation from lm-eval's protocol (e.g. a different few-shot pool): at best loosely comparable.
         protocol += " (with deviations)"
-    return Score(
+    return MeasuredScore(
         model=result.model,
         benchmark=benchmark.key,
         n_shot=result.num_fewshot,
@@ -109,6 +116,7 @@ def measured_score(result: RunResult, benchmark: Benchmark) -> Score | None:
         source_title=f"measured here ({result.n} docs, {prov.get('dtype')}, {prov.get('device')})",
         locator=result.samples_file,
         caveats="; ".join(deviations),
+        n=result.n,
     )
 
 

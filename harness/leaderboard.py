@@ -1,4 +1,8 @@
-"""The leaderboard's data: series of scores per benchmark, gaps to a baseline, averages, comparability."""
+"""The leaderboard's data: series of scores per benchmark, gaps to a baseline, averages, comparability.
+
+A measured score on fewer than :data:`MIN_DOCS` docs is too few to read: the charts grey it out and no
+average includes it (a series with one has no average).
+"""
 
 from __future__ import annotations
 
@@ -23,9 +27,29 @@ DEFAULT_SUITE = "open_llm_leaderboard_v1"  # what `harness report` shows unless 
 DEFAULT_PUBLISHED = ("meta-llama/Llama-2-7b-hf", "meta-llama/Llama-2-13b-chat-hf", "lmsys/vicuna-7b-v1.5",
                      "databricks/dolly-v2-12b")
 REFERENCE_MODELS = ("openai/gpt-4", "openai/gpt-3.5")
+DEFAULT_BASELINE = "openai/gpt-4"
+DISPLAY_NAMES = {"openai/gpt-4": "GPT-4", "openai/gpt-3.5": "GPT-3.5"}
+# Fewer docs than this and a measured score is too few to read: drawn greyed, left out of every average.
+MIN_DOCS = 30
 # Sources tried in order when a published model has rows from several.
 SOURCE_PREFERENCE = ("open_llm_leaderboard_v1", "open_llm_leaderboard_v1_snapshot", "llama2_paper", "gpt4_report",
                      "dolly_model_card", "lmsys", "mt_bench_paper", "llama2_model_card")
+
+
+def display_name(model: str) -> str:
+    """A model's short name for titles and legends: GPT-4, GPT-3.5, else the hub id's last part."""
+    return DISPLAY_NAMES.get(model, model.split("/")[-1])
+
+
+def docs(score: Score) -> int | None:
+    """How many docs a measured score was scored on (None: published, or not known)."""
+    return getattr(score, "n", None)
+
+
+def too_few_docs(score: Score) -> bool:
+    """A measured score on fewer than :data:`MIN_DOCS` docs."""
+    n = docs(score)
+    return score.measured and n is not None and n < MIN_DOCS
 
 
 @dataclass(frozen=True)
@@ -45,6 +69,11 @@ class Series:
         return f"{self.model.split('/')[-1]} ({self.source_label})"
 
     @property
+    def subset(self) -> bool:
+        """Some score of the series was measured on a subset of the docs (``--limit``)."""
+        return any(score.subset for score in self.scores.values())
+
+    @property
     def parameters(self) -> int | None:
         for spec in REGISTRY.values():
             if self.model in (spec.name, spec.hub_id):
@@ -60,6 +89,12 @@ class Leaderboard:
     series: tuple[Series, ...]  # measured first, then published
     baseline: Series | None
     references: tuple[Series, ...]  # GPT-4 and GPT-3.5
+    baseline_model: str = DEFAULT_BASELINE  # the model asked for as the baseline (it may have no scores)
+
+    @property
+    def baseline_name(self) -> str:
+        """The baseline's short name, for titles, legends and colorbar labels."""
+        return display_name(self.baseline.model if self.baseline is not None else self.baseline_model)
 
     def verdict(self, score: Score) -> Comparability:
         """How a score was measured relative to this harness's protocol for its benchmark."""
@@ -73,11 +108,23 @@ class Leaderboard:
         return series.scores[benchmark].value - self.baseline.scores[benchmark].value
 
     def average(self, series: Series, benchmarks: Iterable[str] | None = None) -> float | None:
-        """Mean over the given benchmark keys (default: the suite's), None unless all are present."""
+        """Mean over the given benchmark keys (default: the suite's); None unless all are present and none is
+        a measured score on fewer than :data:`MIN_DOCS` docs."""
         wanted = tuple(b.key for b in self.benchmarks) if benchmarks is None else tuple(benchmarks)
         if not wanted or not all(b in series.scores for b in wanted):
             return None
+        if any(too_few_docs(series.scores[b]) for b in wanted):
+            return None
         return sum(series.scores[b].value for b in wanted) / len(wanted)
+
+    def too_few(self, series: Series, benchmarks: Iterable[str] | None = None) -> list[str]:
+        """The benchmark keys (default: the suite's) on which ``series`` has a score on too few docs."""
+        wanted = tuple(b.key for b in self.benchmarks) if benchmarks is None else tuple(benchmarks)
+        return [b for b in wanted if b in series.scores and too_few_docs(series.scores[b])]
+
+    @property
+    def any_too_few(self) -> bool:
+        return any(self.too_few(series) for series in self.series)
 
     @property
     def with_baseline(self) -> tuple[Benchmark, ...]:
@@ -89,7 +136,7 @@ class Leaderboard:
         published = [s for s in [*self.series, *self.references] if s.source != "measured"]
         unpublished = [b.label for b in self.benchmarks if not any(b.key in s.scores for s in published)]
         no_baseline = [b.label for b in self.benchmarks if b not in self.with_baseline and b.label not in unpublished]
-        name = self.baseline.model if self.baseline else "baseline"
+        name = self.baseline.model if self.baseline else self.baseline_model
         notes = [f"{', '.join(unpublished)}: no published counterpart (measured here only)."] if unpublished else []
         if no_baseline:
             notes.append(f"{', '.join(no_baseline)}: no {name} score published (no reference line, no gap).")
@@ -141,7 +188,7 @@ def build(
     published: list[Score],
     benchmarks: tuple[Benchmark, ...],
     models: Iterable[str] = DEFAULT_PUBLISHED,
-    baseline: str = "openai/gpt-4",
+    baseline: str = DEFAULT_BASELINE,
 ) -> Leaderboard:
     keys = tuple(b.key for b in benchmarks)
     by_model: dict[str, dict[str, Score]] = {}
@@ -151,5 +198,7 @@ def build(
     measured_series = [Series(model, "measured", scores) for model, scores in sorted(by_model.items())]
     published_series = [s for s in (_published_series(published, m, keys) for m in models) if s]
     references = tuple(s for s in (_reference_series(published, m, keys) for m in REFERENCE_MODELS) if s)
-    base = next((s for s in references if s.model == baseline), None) or _reference_series(published, baseline, keys)
-    return Leaderboard(tuple(benchmarks), tuple(measured_series + published_series), base, references)
+    # The baseline: a reference model, a series on the board (published or measured), else its published rows.
+    base = (next((s for s in [*references, *published_series, *measured_series] if s.model == baseline), None)
+            or _published_series(published, baseline, keys))
+    return Leaderboard(tuple(benchmarks), tuple(measured_series + published_series), base, references, baseline)

@@ -10,10 +10,11 @@ from pathlib import Path
 
 from harness import charts
 from harness.comparison import load_runs, measured_scores
-from harness.leaderboard import DEFAULT_PUBLISHED, DEFAULT_SUITE, Leaderboard, Series, build, suite_benchmarks
+from harness.leaderboard import (DEFAULT_BASELINE, DEFAULT_PUBLISHED, DEFAULT_SUITE, MIN_DOCS, Leaderboard, Series,
+                                 build, docs, suite_benchmarks, too_few_docs)
 from harness.published import PUBLISHED_CSV, load_published
 
-CSV_COLUMNS = ("series", "model", "source", "benchmark", "n_shot", "metric", "protocol", "score", "stderr",
+CSV_COLUMNS = ("series", "model", "source", "benchmark", "n_shot", "metric", "protocol", "score", "stderr", "n",
                "gap_vs_baseline", "comparability", "source_title", "locator", "caveats")
 
 
@@ -33,6 +34,7 @@ def table_rows(board: Leaderboard) -> list[dict[str, str]]:
                 "series": series.label, "model": series.model, "source": series.source, "benchmark": benchmark,
                 "n_shot": "" if score.n_shot is None else str(score.n_shot), "metric": score.metric,
                 "protocol": score.protocol, "score": _fmt(score.value, 2), "stderr": _fmt(score.stderr, 2),
+                "n": "" if docs(score) is None else str(docs(score)),
                 "gap_vs_baseline": _fmt(board.gap(series, benchmark), 2),
                 "comparability": board.verdict(score).value, "source_title": score.source_title,
                 "locator": score.locator, "caveats": score.caveats,
@@ -48,14 +50,23 @@ def _wide(board: Leaderboard) -> tuple[list[str], list[list[str]], list[str]]:
         cells = []
         for benchmark in board.benchmarks:
             score = series.scores.get(benchmark.key)
-            subset = "‡" if score is not None and score.subset else ""
-            cells.append("—" if score is None else f"{score.value:.1f}{board.verdict(score).mark}{subset}")
-        body.append([series.model, series.source_label, *cells, _fmt(board.average(series))])
+            if score is None:
+                cells.append("—")
+                continue
+            subset = "‡" if score.subset else ""
+            n = f" (n={docs(score)})" if docs(score) is not None and (score.subset or too_few_docs(score)) else ""
+            cells.append(f"{score.value:.1f}{board.verdict(score).mark}{subset}{n}")
+        average = board.average(series)
+        body.append([series.model, series.source_label, *cells, "—" if average is None else _fmt(average)])
     notes = [
         "Scores in %. Unmarked: measured the way this harness measures (same n-shot, metric and protocol).",
-        "*: loosely comparable — only the scoring protocol differs (e.g. GPT-4's letter choice vs log-likelihood).",
-        "†: not comparable — n-shot or metric differ. ‡: measured on a subset of the docs (--limit).",
-        "Average: over all the suite's benchmarks, only when all are present.",
+        "*: loosely comparable — only the scoring protocol differs (e.g. letter choice vs log-likelihood ranking).",
+        "†: not comparable — n-shot or metric differ. ‡: measured on a subset of the docs (--limit); "
+        "(n=N): the number of docs it was scored on.",
+        f"Average: over all the suite's benchmarks, only when all are present and no measured score of the row "
+        f"has fewer than {MIN_DOCS} docs; — otherwise.",
+        *([f"n < {MIN_DOCS}: too few docs to read; such a score is left out of every average (its row's "
+           "average is —)."] if board.any_too_few else []),
         *board.notes(),
     ]
     return header, body, notes
@@ -161,7 +172,7 @@ def write_report(
     runs_dir: Path | None = None,
     models: tuple[str, ...] = DEFAULT_PUBLISHED,
     suite: str = DEFAULT_SUITE,
-    baseline: str = "openai/gpt-4",
+    baseline: str = DEFAULT_BASELINE,
     published_csv: Path = PUBLISHED_CSV,
     include_paths: tuple[Path, ...] = (),
 ) -> list[Path]:

@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import html
 import json
+import re
 from pathlib import Path
 
 import pytest
 from matplotlib.axes import Axes
 
 from tests.conftest import REFERENCE, needs, run_cli
-from harness.comparison import Benchmark, Comparability, comparability, measured_score
+from harness import charts
+from harness.comparison import Benchmark, Comparability, comparability, load_runs, measured_score, measured_scores
 from harness.core import MetricValue, RunResult
 from harness.errors import HarnessError
-from harness.leaderboard import build, suite_benchmarks
+from harness.leaderboard import MIN_DOCS, build, suite_benchmarks, too_few_docs
 from harness.published import Score, load_published
 from harness.report import table_rows, write_report
 from harness.store import write_json
@@ -26,20 +29,33 @@ REPORT_FILES |= {"leaderboard.md", "leaderboard.csv", "leaderboard.tex", "index.
 
 def _result(runs: Path, task: str, metrics: dict[str, float], n_shot: int, *, model: str = "tiny-model",
             finished: str = "2026-01-01T00:00:00+00:00", metadata: dict | None = None, deviations: tuple = (),
-            output_type: str = "multiple_choice") -> RunResult:
-    """A complete result of ``task`` (run with --limit 5) written to ``runs``, as `harness run` writes one."""
+            output_type: str = "multiple_choice", n: int = 5, limit: bool = True) -> RunResult:
+    """A complete result of ``task`` on ``n`` docs (run with --limit n unless ``limit`` is false) written to
+    ``runs``, as `harness run` writes one."""
     info = catalogue().get(task)
+    limited = [f"--limit {n}: only the first {n} docs of each (sub)task were evaluated"] if limit else []
     result = RunResult(
         model=model, task=task, kind=info.kind if info else "task",
         primary_metric=info.primary_metric if info else next(iter(metrics)),
-        metrics={name: MetricValue(value, 0.01) for name, value in metrics.items()}, n=5, num_fewshot=n_shot,
-        provenance={"deviations": ["--limit 5: only the first 5 docs of each (sub)task were evaluated", *deviations],
+        metrics={name: MetricValue(value, 0.01) for name, value in metrics.items()}, n=n, num_fewshot=n_shot,
+        provenance={"deviations": [*limited, *deviations],
                     "finished": finished, "dtype": "float32", "device": "cpu"},
         metadata=info.metadata if metadata is None else metadata, output_type=output_type,
         samples_file=f"{model}__{task}.samples.jsonl",
     )
     write_json(runs / f"{model}__{task}__{finished[:19].replace(':', '')}.json", result.to_json())
     return result
+
+
+def _svg_texts(path: Path) -> list[str]:
+    """Every text element of an SVG chart drawn with ``svg.fonttype: none`` (text kept as text)."""
+    return [html.unescape(t) for t in re.findall(r"<text[^>]*>([^<]*)</text>", path.read_text(encoding="utf-8"))]
+
+
+@pytest.fixture
+def svg_text(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Charts saved with their text as SVG text (the report's default draws it as paths)."""
+    monkeypatch.setitem(charts.STYLE, "svg.fonttype", "none")
 
 
 def _csv(out: Path) -> list[dict[str, str]]:
@@ -167,7 +183,9 @@ def test_gpt4_report_suite_reports_all_seven_tasks(tmp_path: Path, reference_lin
     assert len(reference_lines) == 14 and (80.9, None) in reference_lines
     md = (tmp_path / "out" / "leaderboard.md").read_text()
     assert "| GSM8K (CoT) | HumanEval | DROP |" in md
-    assert "| tiny-model | measured here | 40.0‡ | 80.0‡ | 20.0‡ | 60.0‡ | 20.0‡ | 20.0‡ | 40.0‡ | 40.0 |" in md
+    # Each on 5 docs (< MIN_DOCS): n written beside the score, and no average.
+    assert ("| tiny-model | measured here | 40.0‡ (n=5) | 80.0‡ (n=5) | 20.0‡ (n=5) | 60.0‡ (n=5) | 20.0‡ (n=5) "
+            "| 20.0‡ (n=5) | 40.0‡ (n=5) | — |") in md
     assert "no published counterpart" not in md and "no openai/gpt-4 score" not in md
     assert {p.name for p in (tmp_path / "out").iterdir()} == REPORT_FILES
 
@@ -186,7 +204,7 @@ def test_a_users_own_task_is_reported_without_a_published_counterpart(tmp_path: 
     assert (row["benchmark"], row["score"], row["metric"], row["protocol"], row["comparability"]) == (
         "my_quiz", "62.50", "acc", "multiple_choice", "comparable")
     md = (tmp_path / "out" / "leaderboard.md").read_text()
-    assert "| model | source | my_quiz | average |" in md and "| tiny-model | measured here | 62.5‡ | 62.5 |" in md
+    assert "| model | source | my_quiz | average |" in md and "| tiny-model | measured here | 62.5‡ (n=5) | — |" in md
     assert "my_quiz: no published counterpart (measured here only)." in md
     assert reference_lines == []  # no GPT-4 line
     html = (tmp_path / "out" / "index.html").read_text()
@@ -212,14 +230,14 @@ def test_cli_reports_a_users_suite_from_an_include_path(tmp_path: Path) -> None:
         "metric_list:\n  - metric: acc\nmetadata:\n  version: 1.0\n  benchmark_label: My quiz\n")
     (tasks / "my_suite.yaml").write_text("group: my_suite\ntask:\n  - my_quiz\n  - winogrande\n")
     runs = tmp_path / "runs"
-    _result(runs, "my_quiz", {"acc": 0.5}, 0, metadata={"version": 1.0})
-    _result(runs, "winogrande", {"acc": 0.7}, 5)
+    _result(runs, "my_quiz", {"acc": 0.5}, 0, metadata={"version": 1.0}, n=40)
+    _result(runs, "winogrande", {"acc": 0.7}, 5, n=40)
     done = run_cli("report", "--runs", str(runs), "--suite", "my_suite", "--include-path", str(tasks),
                    "--out", str(tmp_path / "out"), timeout=600)
     assert done.returncode == 0, done.stderr
     md = (tmp_path / "out" / "leaderboard.md").read_text()
     assert "| model | source | My quiz | WinoGrande | average |" in md
-    assert "| tiny-model | measured here | 50.0‡ | 70.0‡ | 60.0 |" in md
+    assert "| tiny-model | measured here | 50.0‡ (n=40) | 70.0‡ (n=40) | 60.0 |" in md  # n >= 30: averaged
     assert "My quiz: no published counterpart" in md
     unknown = run_cli("report", "--suite", "my_suite", "--out", str(tmp_path / "x"), timeout=600)
     assert unknown.returncode == 2 and "unknown suite or task 'my_suite'" in unknown.stderr
@@ -256,3 +274,110 @@ def test_report_writes_every_file_and_is_byte_identical_twice(tmp_path: Path, ru
         assert winogrande["comparability"] == "not comparable" and winogrande["n_shot"] == "0"
         arc = next(r for r in measured if r["benchmark"] == "arc_challenge")
         assert arc["comparability"] == "comparable" and arc["n_shot"] == "25"
+
+
+def test_a_subset_runs_chart_shows_n_on_each_bar_and_the_double_dagger(tmp_path: Path, svg_text: None) -> None:
+    runs = tmp_path / "runs"
+    for task, metrics, n_shot in (("arc_challenge", {"acc": 0.3, "acc_norm": 0.4}, 25),
+                                  ("winogrande", {"acc": 0.6}, 5)):
+        _result(runs, task, metrics, n_shot, model="small-run", n=5)  # --limit 5
+        _result(runs, task, metrics, n_shot, model="full-run", n={"arc_challenge": 1172, "winogrande": 1267}[task],
+                limit=False)
+    write_report(tmp_path / "out", runs, suite="arc_challenge,winogrande")
+    texts = _svg_texts(tmp_path / "out" / "leaderboard.svg")
+    assert texts.count("n=5") == 2 and texts.count("n=1172") == 1 and texts.count("n=1267") == 1  # one per bar
+    assert "small-run (measured here)‡" in texts  # the legend marks the subset run, not the full one
+    assert "full-run (measured here)" in texts and "full-run (measured here)‡" not in texts
+    assert "n < 30: too few docs to read (grey; left out of every average)" in texts
+    footnote = " ".join(texts[texts.index(next(t for t in texts if t.startswith("Hatched"))):])  # wrapped lines
+    assert "‡: measured on a subset of the docs (--limit)" in footnote and "n: the number of docs" in footnote
+    gap = _svg_texts(tmp_path / "out" / "gap.svg")
+    assert "small-run (measured here)‡" in gap and any("(n=5)" in t for t in gap)
+    md = (tmp_path / "out" / "leaderboard.md").read_text()
+    assert "| small-run | measured here | 40.0‡ (n=5) | 60.0‡ (n=5) | — |" in md
+    assert "| full-run | measured here | 40.0 | 60.0 | 50.0 |" in md  # full runs: no ‡, no n, averaged
+    rows = {(r["model"], r["benchmark"]): r for r in _csv(tmp_path / "out")}
+    assert rows[("small-run", "winogrande")]["n"] == "5" and rows[("full-run", "winogrande")]["n"] == "1267"
+    assert rows[("openai/gpt-4", "winogrande")]["n"] == ""
+
+
+def test_a_score_on_too_few_docs_is_left_out_of_every_average(tmp_path: Path, svg_text: None,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    runs = tmp_path / "runs"
+    # dolly-v2-3b: 500 docs each, average (40 + 60) / 2 = 50. smollm2: WinoGrande on 500 docs but
+    # ARC-Challenge on MIN_DOCS - 1: no average, though its two scores would average (20 + 70) / 2 = 45.
+    _result(runs, "arc_challenge", {"acc": 0.3, "acc_norm": 0.4}, 25, model="dolly-v2-3b", n=500)
+    _result(runs, "winogrande", {"acc": 0.6}, 5, model="dolly-v2-3b", n=500)
+    _result(runs, "arc_challenge", {"acc": 0.1, "acc_norm": 0.2}, 25, model="smollm2-135m-instruct", n=MIN_DOCS - 1)
+    _result(runs, "winogrande", {"acc": 0.7}, 5, model="smollm2-135m-instruct", n=500)
+    plotted: list[tuple[float, float, str]] = []
+    original = Axes.scatter
+
+    def scatter(self, x, y, *args, **kwargs):
+        plotted.append((float(x), float(y), kwargs.get("label")))
+        return original(self, x, y, *args, **kwargs)
+
+    monkeypatch.setattr(Axes, "scatter", scatter)
+    suite = "arc_challenge,winogrande"
+    write_report(tmp_path / "out", runs, suite=suite)
+    benchmarks = suite_benchmarks(suite)
+    board = build(measured_scores(load_runs(runs), benchmarks), load_published(), benchmarks)
+    dolly, smollm = board.series[:2]
+    assert (dolly.model, smollm.model) == ("dolly-v2-3b", "smollm2-135m-instruct")
+    assert board.average(dolly) == pytest.approx(50.0)
+    assert board.average(smollm) is None and board.too_few(smollm) == ["arc_challenge"]
+    assert board.average(smollm, ["winogrande"]) == pytest.approx(70.0)  # the 500-doc score alone still averages
+    assert too_few_docs(smollm.scores["arc_challenge"]) and not too_few_docs(dolly.scores["arc_challenge"])
+    n30 = dataclasses.replace(smollm.scores["arc_challenge"], n=MIN_DOCS)
+    assert not too_few_docs(n30) and MIN_DOCS == 30
+    md = (tmp_path / "out" / "leaderboard.md").read_text()
+    assert "| dolly-v2-3b | measured here | 40.0‡ (n=500) | 60.0‡ (n=500) | 50.0 |" in md
+    assert "| smollm2-135m-instruct | measured here | 20.0‡ (n=29) | 70.0‡ (n=500) | — |" in md
+    assert "no measured score of the row has fewer than 30 docs; — otherwise." in md
+    page = (tmp_path / "out" / "index.html").read_text()
+    assert '<td class="num">—</td></tr>' in page and '<td class="num">50.0</td></tr>' in page
+    # The size chart: dolly at its 500-doc average; smollm2 not drawn, and said to be left out.
+    measured_points = [(x, y) for x, y, label in plotted if label and "measured here" in label]
+    assert measured_points == [(pytest.approx(2775208960), pytest.approx(50.0))]
+    size = " ".join(_svg_texts(tmp_path / "out" / "size.svg"))
+    assert "too few to average" in size and "smollm2-135m-instruct" in size
+
+
+OPEN_LLM_RUNS = [  # (task, metrics, n-shot) of the open_llm_leaderboard_v1 suite
+    ("arc_challenge", {"acc": 0.3, "acc_norm": 0.4}, 25), ("hellaswag", {"acc": 0.3, "acc_norm": 0.5}, 10),
+    ("mmlu", {"acc": 0.3, "acc_subject_mean": 0.25}, 5), ("truthfulqa_mc2", {"acc": 0.4}, 0),
+    ("winogrande", {"acc": 0.6}, 5), ("gsm8k", {"exact_match,strict-match": 0.02}, 5),
+]
+
+
+def test_a_baseline_other_than_gpt4_names_every_chart(tmp_path: Path, svg_text: None,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    titles: list[str] = []
+    original = Axes.set_title
+
+    def set_title(self, label, *args, **kwargs):
+        titles.append(label)
+        return original(self, label, *args, **kwargs)
+
+    monkeypatch.setattr(Axes, "set_title", set_title)
+    runs = tmp_path / "runs"
+    for task, metrics, n_shot in OPEN_LLM_RUNS:
+        _result(runs, task, metrics, n_shot, model="smollm2-135m-instruct", n=100)
+    write_report(tmp_path / "gpt4", runs)
+    assert len(titles) == 4 and sum("GPT-4" in t for t in titles) == 3  # the default: gap, radar and size
+    titles.clear()
+    write_report(tmp_path / "llama", runs, baseline="meta-llama/Llama-2-70b-hf")
+    assert len(titles) == 4 and not any("GPT-4" in t for t in titles)
+    assert titles[1:] == ["Gap to Llama-2-70b-hf (score − Llama-2-70b-hf, points)",
+                          "Models against Llama-2-70b-hf (%)",
+                          "Size vs average over the 6 benchmarks\nwith a Llama-2-70b-hf score"]  # TruthfulQA too
+    for chart in ("gap", "radar", "size"):  # legends, colorbar label and notes too
+        texts = _svg_texts(tmp_path / "llama" / f"{chart}.svg")
+        assert not any("GPT-4" in t or "gpt-4" in t for t in texts), chart
+        assert any("Llama-2-70b-hf" in t for t in texts), chart
+    assert "points vs Llama-2-70b-hf" in _svg_texts(tmp_path / "llama" / "gap.svg")
+    assert "points vs GPT-4" in _svg_texts(tmp_path / "gpt4" / "gap.svg")
+    rows = {(r["model"], r["benchmark"]): r for r in _csv(tmp_path / "llama")}
+    llama70 = _published("meta-llama/Llama-2-70b-hf", "winogrande").value
+    assert rows[("smollm2-135m-instruct", "winogrande")]["gap_vs_baseline"] == f"{60.0 - llama70:.2f}"
+
