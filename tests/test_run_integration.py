@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 from pathlib import Path
 
@@ -94,3 +95,30 @@ def test_mmlu_reports_per_question_and_per_subject_means(tmp_path: Path) -> None
     assert len(subjects) == 57 and all(r["part_of"] == "mmlu" and r["n"] == 2 for r in subjects.values())
     assert {name: r["metrics"]["acc"] for name, r in subjects.items()} == {
         name: metrics["acc"] for name, metrics in result["members"].items()}
+
+
+STORED_ARC_EASY = TASKS_DIR.parents[1] / "results" / "runs" / "smollm2-135m-instruct__arc_easy__20261122T151854Z.json"
+
+
+def test_a_fresh_run_goes_through_report_and_compare(two_task_run, tmp_path: Path) -> None:
+    """The files this run just wrote (not stored old ones) feed `harness report` and `harness compare`."""
+    output, _ = two_task_run
+    fresh = _result(output, "winogrande")
+    report = run_cli("report", "--runs", str(output), "--suite", "arc_easy,winogrande", "--out", str(tmp_path / "r"))
+    assert report.returncode == 0, report.stderr[-2000:]
+    with (tmp_path / "r" / "leaderboard.csv").open(encoding="utf-8") as handle:
+        rows = [row for row in csv.DictReader(handle) if row["source"] == "measured"]
+    measured = {row["benchmark"]: row for row in rows}
+    assert float(measured["winogrande"]["score"]) == pytest.approx(100 * fresh["metrics"]["acc"]["value"])
+    assert measured["winogrande"]["n"] == "20" and measured["arc_easy"]["n"] == "20"
+    assert {p.name for p in (tmp_path / "r").glob("*.png")} >= {"leaderboard.png"}
+
+    (run_a,) = output.glob("smollm2-135m-instruct__arc_easy__*Z.json")
+    compared = run_cli("compare", str(run_a), str(STORED_ARC_EASY))
+    assert compared.returncode == 0, compared.stderr
+    correct = [[json.loads(line)["correct"] for line in path.with_suffix(".samples.jsonl").read_text().splitlines()]
+               for path in (run_a, STORED_ARC_EASY)]
+    shared = len(correct[0])  # the fresh run's 20 docs are the first 20 of the stored full run
+    a, b = sum(correct[0]) / shared, sum(correct[1][:shared]) / shared
+    row = [cell.strip() for cell in compared.stdout.splitlines()[2].split("|")]
+    assert row[:5] == ["arc_easy", str(shared), f"{a:.4f}", f"{b:.4f}", f"{b - a:+.4f}"]
