@@ -42,7 +42,7 @@ demo: $(BASE_STAMP)
 # Debian's Chromium for the HTML report test (Playwright's own browser download cannot work offline).
 chromium:
 	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; } \
-	  || echo "chromium could not be installed: the HTML report test will be skipped"
+	  || echo "chromium could not be installed: the HTML report test will be skipped (under CI=true the run stops)"
 
 test: $(STAMP) chromium
 	$(OFFLINE) $(BIN)/python -m pytest -q -m "not heavy"

@@ -116,6 +116,22 @@ def _loglikelihood_requests(n: int) -> list[Instance]:
     return [Instance("loglikelihood", doc={}, arguments=(f"Question {i}: 2+2=", " 4"), idx=0) for i in range(n)]
 
 
+@pytest.mark.parametrize(("finish_reason", "generated"), [("length", ["\n"]), ("stop", []), ("stop", ["</s>"])])
+def test_continuation_is_read_from_the_end_of_the_echoed_prompt(server, tokenizer, finish_reason: str,
+                                                               generated: list[str]) -> None:
+    """One generated entry after the prompt is skipped; none when the server stopped on an EOS it did not echo
+    (llama-cpp-python), one when it echoed it (vLLM)."""
+    context, continuation = "Question: Which gas do plants take in?\nAnswer:", " carbon dioxide"
+    tokens = tokenizer.encode(context + continuation)
+    ctxlen = len(tokenizer.encode(context))
+    n = len(tokens) - ctxlen
+    entries = [None] + [-1.0] * (ctxlen - 1) + [-0.25] * n + [-7.0] * len(generated)
+    answer = {"choices": [{"index": 0, "finish_reason": finish_reason, "text": context + continuation,
+                           "logprobs": {"token_logprobs": entries, "top_logprobs": [None] + [{"x": -9.0}] * (len(entries) - 1),
+                                        "tokens": [tokenizer.decode([t]) for t in tokens] + generated}}]}
+    assert _lm(server, tokenizer).parse_logprobs([answer], tokens=[tokens], ctxlens=[ctxlen]) == [(-0.25 * n, True)]
+
+
 def test_retries_after_500_and_429_then_succeeds(server: ScriptedServer, tokenizer) -> None:
     server.reset(["500", "429"])
     answers = _lm(server, tokenizer).loglikelihood(_loglikelihood_requests(1))

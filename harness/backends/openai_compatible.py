@@ -3,7 +3,8 @@
 Log-likelihoods use ``/v1/completions`` with ``echo`` and ``logprobs`` through lm-eval's
 ``local-completions`` model (concurrent requests, a timeout per request, retries with exponential
 backoff). Prompts are sent as text; each continuation's log-probabilities are read from the end of the
-echoed prompt, so a BOS the server adds on its own does not shift them. Generation sends plain
+echoed prompt, so a BOS the server adds on its own does not shift them (the generated token after it is
+skipped, unless the server stopped on an EOS it does not echo, as llama-cpp-python does). Generation sends plain
 prompts (exactly what the other backends see) to ``/v1/completions``, and conversations rendered by
 ``--chat`` as messages to ``/v1/chat/completions``, where the server applies the model's template.
 
@@ -170,14 +171,24 @@ class OpenAICompatibleLM(LocalCompletionsAPI):
                 raise MalformedAnswer(f"the server answered {len(choices)} choices for {len(tokens)} prompts")
             for choice, request_tokens, ctxlen in zip(choices, tokens, ctxlens, strict=True):
                 n = len(request_tokens) - ctxlen
-                logprobs = choice["logprobs"]["token_logprobs"][-(n + 1):-1]  # the last entry: the generated token
-                top = choice["logprobs"]["top_logprobs"][-(n + 1):-1]
+                end = len(choice["logprobs"]["token_logprobs"]) - self._generated_entries(choice, request_tokens)
+                logprobs = choice["logprobs"]["token_logprobs"][end - n:end]
+                top = choice["logprobs"]["top_logprobs"][end - n:end]
                 if len(logprobs) != n or any(value is None for value in logprobs):
                     raise MalformedAnswer(f"the server echoed {len(logprobs)} prompt log-probabilities, expected {n}")
                 greedy = all(value >= max(alternatives.values())
                              for value, alternatives in zip(logprobs, top, strict=True))
                 answers.append((float(sum(logprobs)), greedy))
         return answers
+
+    def _generated_entries(self, choice: dict, request_tokens: list[int]) -> int:
+        """How many entries after the echoed prompt the answer holds: the one generated token, except when the
+        server stopped on a stop token it does not echo (llama-cpp-python drops an EOS from the log-probabilities;
+        vLLM keeps it): then the echoed list ends with the prompt's last token."""
+        if choice.get("finish_reason") == "stop" and choice["logprobs"]["tokens"][-1] == self.tokenizer.decode(
+                request_tokens[-1:]):
+            return 0
+        return 1
 
     def _server_call(self, method, requests_: list[Instance], what: str):
         try:
