@@ -13,7 +13,7 @@ transformers dequantises the file's Q4_1 weights to fp32, while llama.cpp comput
 margin (see the constants): every per-choice log-likelihood within ``MAX_ABS_DELTA`` nats of lm-eval's
 and within ``MEAN_ABS_DELTA`` on average; the same choice ranked first on every doc where lm-eval's best
 choice leads by more than ``CLEAR_LEAD`` nats (nearer ties may flip); greedy generations that begin alike
-on 4 of 5 GSM8K docs.
+(same first three words) on ``GENERATIONS_ALIKE`` of 5 GSM8K docs.
 """
 
 from __future__ import annotations
@@ -47,10 +47,11 @@ MODEL = "smollm2-135m-instruct"
 # The server answers ~4 s per ARC request here (llama-cpp-python sorts the whole vocabulary for each
 # echoed token's top log-probability), so it gets the first 20 of the 40 docs.
 ARC_DOCS, SERVER_ARC_DOCS, GSM_DOCS = 40, 20, 5
-# Bars with a margin over the spreads measured here (benchmarks/README.md, "llama.cpp against lm-eval's hf"):
+# Bars with a margin over the spreads measured here (README.md, "Agreement between backends"):
 MAX_ABS_DELTA = 1.5  # nats, any choice's log-likelihood (measured at most 0.93)
 MEAN_ABS_DELTA = 0.35  # nats, averaged over the choices (measured 0.20)
 CLEAR_LEAD = 0.5  # nats between lm-eval's best and second-best choice (rankings measured to flip below 0.07)
+GENERATIONS_ALIKE = 3  # of the 5 GSM8K docs (measured 4 through either backend)
 
 
 @pytest.fixture(scope="module")
@@ -91,7 +92,7 @@ def _assert_agree(ours: dict[str, list[dict]], reference: dict[str, list[dict]])
     assert len(texts) == len(expected) == GSM_DOCS
     assert all(text.strip() for text in texts), texts
     alike = sum(a.split()[:3] == b.split()[:3] for a, b in zip(texts, expected))
-    assert alike >= GSM_DOCS - 1, f"generations begin alike on {alike}/{GSM_DOCS} docs: {texts} vs {expected}"
+    assert alike >= GENERATIONS_ALIKE, f"generations begin alike on {alike}/{GSM_DOCS} docs: {texts} vs {expected}"
 
 
 def _bos_tokenizer(model):
