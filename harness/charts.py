@@ -281,7 +281,7 @@ def size_chart(board: Leaderboard, out_dir: Path) -> list[Path]:
         ax.set_xlabel("parameters" + (" (equal sizes side by side)" if max(seen.values()) else ""))
         ax.set_ylabel("average (%)" if len(common) > 1 else "score (%)")
         title = (f"Size vs average over the {len(common)} benchmarks with a {name} score" if len(common) > 1
-                 else f"Size vs score on the one benchmark with a {name} score ({common[0].label})")
+                 else f"Size vs score on the one benchmark with a {name} score ({labels[common[0]]})")
         ax.set_title(title.replace(" with", "\nwith") if len(title) > 60 else title, fontsize=8)
         legend = ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.22), frameon=False)
         if left_out:
