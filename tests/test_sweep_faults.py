@@ -18,6 +18,7 @@ import yaml
 from harness import cells
 from harness.errors import HarnessError
 from harness.executors import _LoadedModel, run_cell
+from harness.paths import TASKS_DIR
 from harness.registry import resolve_model
 from harness.sweep import load_sweep
 from tests.conftest import MIRROR, needs, random_model, run_cli
@@ -98,7 +99,7 @@ def test_failing_cells_record_why_and_the_others_go_on(tmp_path: Path) -> None:
     (tmp_path / "raising.py").write_text(
         "def process_docs(dataset):\n    raise ValueError('this task has no usable documents')\n")
     (tmp_path / "raising.yaml").write_text(
-        f"include: {Path('tasks/arc_easy.yaml').resolve()}\ntask: arc_easy_raising\n"
+        f"include: {TASKS_DIR / 'arc_easy.yaml'}\ntask: arc_easy_raising\n"
         "process_docs: !function raising.process_docs\n")
     output = tmp_path / "out"
     sweep = _sweep(tmp_path, output, ["smollm2-135m-instruct", str(truncated), str(no_tokenizer)],
