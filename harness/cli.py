@@ -58,8 +58,8 @@ def _cmd_data(args: argparse.Namespace) -> int:
     from harness.tasks import catalogue, check_include_paths, leaf_configs, plan
 
     include_paths = check_include_paths(tuple(Path(folder) for folder in args.include_path or ()))
-    mirror = data.data_dir()
-    if os.environ.get("HARNESS_DATA_DIR") and not mirror.is_dir():
+    mirror, configured = data.data_dir(), os.environ.get("HARNESS_DATA_DIR")
+    if configured and not mirror.is_dir():
         raise HarnessError(f"HARNESS_DATA_DIR={mirror} is not a folder",
                            "point it at the benchmark mirror (the folder holding SOURCES.md), or unset it")
     names = ([name for name in args.tasks.split(",") if name.strip()] if args.tasks
@@ -73,11 +73,8 @@ def _cmd_data(args: argparse.Namespace) -> int:
             check = "" if path not in listed else "= SOURCES.md" if listed[path] == sha256 else "DIFFERS from SOURCES.md"
             rows.append((name if index == 0 else "", ", ".join(found["sources"]) if index == 0 else "", path,
                          sha256, check))
-    if mirror is None:
-        print("benchmark mirror: none found — tasks read the Hugging Face hub", file=sys.stderr)
-    else:
-        where = "$HARNESS_DATA_DIR" if os.environ.get("HARNESS_DATA_DIR") else "../shared/data beside the checkout"
-        print(f"benchmark mirror: {mirror} ({where})")
+    if mirror is not None:
+        print(f"benchmark mirror: {mirror} ({'$HARNESS_DATA_DIR' if configured else '../shared/data beside the checkout'})")
     print(_table(("task", "reads from", "file (in the mirror)", "sha256", "check"), rows))
     if mirror is None:
         print("no benchmark mirror found: set HARNESS_DATA_DIR to a mirror's data folder to read local files "
