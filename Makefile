@@ -45,7 +45,7 @@ chromium:
 	  || echo "chromium could not be installed: the HTML report test will be skipped (under CI=true the run stops)"
 
 test: $(STAMP) chromium
-	$(OFFLINE) $(BIN)/python -m pytest -q -m "not heavy"
+	$(OFFLINE) $(BIN)/python -m pytest -q -m "not heavy" --durations=20
 
 test-quick: $(STAMP)
 	$(OFFLINE) $(BIN)/python -m pytest -q -m "not slow and not heavy"

@@ -87,6 +87,22 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.skip(reason="; ".join(dict.fromkeys(absent))))
 
 
+MEASURED: list[str] = []  # agreement tests print "measured: ..." lines; the run's summary repeats them
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.when == "call":
+        MEASURED.extend(f"{report.nodeid}: {line.removeprefix('measured: ')}"
+                        for line in report.capstdout.splitlines() if line.startswith("measured: "))
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    if MEASURED:
+        terminalreporter.section("measured agreement")
+        for line in MEASURED:
+            terminalreporter.write_line(line)
+
+
 def run_cli(*args: str, env: dict[str, str] | None = None, timeout: int = 1800) -> subprocess.CompletedProcess:
     """`python -m harness ARGS` in a subprocess, offline, capturing text output."""
     full_env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", **(env or {})}

@@ -92,6 +92,9 @@ def _assert_agree(ours: dict[str, list[dict]], reference: dict[str, list[dict]])
     assert len(texts) == len(expected) == GSM_DOCS
     assert all(text.strip() for text in texts), texts
     alike = sum(a.split()[:3] == b.split()[:3] for a, b in zip(texts, expected))
+    print(f"measured: max |delta| {max(deltas):.3f} nats, mean {np.mean(deltas):.3f}, {flipped} of {len(clear)} "
+          f"clear rankings flipped, {sum(int(np.argmax(xs)) != int(np.argmax(ys)) for xs, ys in zip(mine, theirs))} "
+          f"of {len(mine)} rankings flipped in all, generations alike {alike}/{GSM_DOCS}")
     assert alike >= GENERATIONS_ALIKE, f"generations begin alike on {alike}/{GSM_DOCS} docs: {texts} vs {expected}"
 
 
