@@ -19,7 +19,7 @@ OFFLINE := HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 DEMO_TASKS ?= arc_easy,truthfulqa_mc2,winogrande
 DEMO_LIMIT ?= 100
 
-.PHONY: install demo test test-quick test-heavy chromium clean
+.PHONY: install demo test test-quick test-heavy system-packages clean
 
 $(BASE_STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -39,12 +39,14 @@ demo: $(BASE_STAMP)
 	  --output results/demo/runs
 	$(BIN)/harness report --runs results/demo/runs --suite $(DEMO_TASKS) --out results/demo/report
 
-# Debian's Chromium for the HTML report test (Playwright's own browser download cannot work offline).
-chromium:
-	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; } \
-	  || echo "chromium could not be installed: the HTML report test will be skipped (under CI=true the run stops)"
+# Debian's packages the tests need: Chromium for the HTML report test (Playwright's own browser download
+# cannot work offline) and bubblewrap, the container of the code sandbox (HumanEval).
+system-packages:
+	@{ command -v chromium && command -v bwrap; } >/dev/null 2>&1 \
+	  || { apt-get update -qq && apt-get install -y -qq chromium bubblewrap >/dev/null; } \
+	  || echo "chromium or bubblewrap could not be installed: their tests will be skipped (under CI=true the run stops)"
 
-test: $(STAMP) chromium
+test: $(STAMP) system-packages
 	$(OFFLINE) $(BIN)/python -m pytest -q -m "not heavy" --durations=20
 
 test-quick: $(STAMP)

@@ -133,7 +133,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         system=args.system,
         base_url=args.base_url,
         tokenizer=Path(args.tokenizer) if args.tokenizer else None,
-        allow_code_execution=args.allow_code_execution,
+        allow_code_execution=args.allow_code_execution or args.allow_unsandboxed_code_execution,
+        allow_unsandboxed_code_execution=args.allow_unsandboxed_code_execution,
         include_paths=tuple(Path(folder) for folder in args.include_path or ()),
     )
     results = evaluate(spec, Path(args.output))
@@ -282,6 +283,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--allow-code-execution", action="store_true",
                      help="let tasks that run code (`unsafe_code: true` in their YAML) run the model's programs, "
                           "each in a sandboxed process")
+    run.add_argument("--allow-unsandboxed-code-execution", action="store_true",
+                     help="as --allow-code-execution, also where the machine allows no OS-level sandbox "
+                          "(bubblewrap): programs then run with process limits and in-interpreter guards only")
     run.add_argument("--device", choices=("cpu", "cuda"), help="default: cuda when present, else cpu")
     run.add_argument("--dtype", help="override the registry's dtype (float32, bfloat16, float16, auto)")
     run.add_argument("--output", default=str(Path("results") / "runs"), help="folder for result files")

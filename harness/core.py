@@ -23,7 +23,8 @@ SCHEMA = "open-llm-harness/run-result/v1"
 SEEDS: tuple[tuple[str, int], ...] = (("random_seed", 0), ("numpy_random_seed", 1234), ("torch_random_seed", 1234),
                                       ("fewshot_random_seed", 1234))
 # Settings that never change a number (tested): left out of the digest, so an OOM back-off keeps a cell's key.
-_NOT_IN_DIGEST = ("batch_size",)
+# Whether programs may run without the OS-level container is a safety choice (the result records which ran).
+_NOT_IN_DIGEST = ("batch_size", "allow_unsandboxed_code_execution")
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,7 @@ class RunSpec:
     base_url: str | None = None
     tokenizer: Path | None = None
     allow_code_execution: bool = False
+    allow_unsandboxed_code_execution: bool = False
     include_paths: tuple[Path, ...] = ()
     seeds: tuple[tuple[str, int], ...] = SEEDS
 

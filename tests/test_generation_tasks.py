@@ -95,7 +95,7 @@ def test_gpt4_report_suite_lists_the_reports_benchmarks() -> None:
     assert suite.members == ("arc_challenge", "hellaswag", "mmlu", "winogrande", "gsm8k_cot", "humaneval", "drop")
 
 
-@needs("mirror", "embedded_model")
+@needs("mirror", "embedded_model", "bubblewrap")
 @pytest.mark.slow
 def test_generation_tasks_run_end_to_end_with_the_sandbox(tmp_path: Path) -> None:
     done = run_cli("run", "--model", "smollm2-135m-instruct", "--tasks", "humaneval,drop,gsm8k_cot", "--limit", "2",
@@ -104,7 +104,8 @@ def test_generation_tasks_run_end_to_end_with_the_sandbox(tmp_path: Path) -> Non
     results = {json.loads(p.read_text())["task"]: json.loads(p.read_text()) for p in tmp_path.glob("*.json")}
     assert set(results) == {"humaneval", "drop", "gsm8k_cot"}
     humaneval = results["humaneval"]
-    assert humaneval["provenance"]["code_execution"]["sandbox"].keys() == {"network_namespace", "unprivileged_user"}
+    sandboxed = humaneval["provenance"]["code_execution"]
+    assert sandboxed["container"] == "bubblewrap" and sandboxed["limits"]["processes"] == 32, sandboxed
     assert 0.0 <= results["drop"]["metrics"]["f1"]["value"] <= 1.0
     assert {"exact_match,strict-match", "exact_match,flexible-extract"} <= results["gsm8k_cot"]["metrics"].keys()
     records = [json.loads(line) for line in next(tmp_path.glob("*humaneval*.samples.jsonl")).read_text().split("\n")
