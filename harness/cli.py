@@ -8,6 +8,7 @@ import json
 import os
 import signal
 import sys
+import traceback
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -118,8 +119,6 @@ def _cmd_run(args: argparse.Namespace) -> int:
     tasks = tuple(name.strip() for name in args.tasks.split(",") if name.strip())
     if not tasks:
         raise HarnessError("no task given", "pass --tasks T1,T2 or a suite name (see `harness tasks`)")
-    if args.limit is not None and args.limit < 1:
-        raise HarnessError(f"--limit must be a positive number of docs, got {args.limit}", "pass --limit 1 or more")
     spec = RunSpec(
         model=_model(args),
         tasks=tasks,
@@ -153,10 +152,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
+    from harness import checks
     from harness.leaderboard import DEFAULT_PUBLISHED
     from harness.report import write_report
     from harness.tasks import check_include_paths
 
+    checks.writable_folder(Path(args.out), "--out")
     runs = Path(args.runs) if args.runs else None
     if runs is not None and not runs.is_dir():
         raise HarnessError(f"runs folder {runs} does not exist", "pass the folder `harness run` wrote to")
@@ -205,6 +206,7 @@ def _status_table(rows) -> str:
 
 
 def _cmd_sweep(args: argparse.Namespace) -> int:
+    from harness import checks
     from harness.cells import folder_status
     from harness.executors import cluster_has_gpus, connect_ray, run_local, run_ray
     from harness.sweep import cell_description, load_sweep
@@ -218,6 +220,7 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
         print(f"sweep {sweep.path} → {sweep.output}")
         print(_status_table(folder_status(sweep.output, [cell_description(c) for c in sweep.cells])[: len(sweep.cells)]))
         return 0
+    checks.writable_folder(sweep.output, "the sweep's output folder")
     signal.signal(signal.SIGTERM, _interrupt)
     outcomes = run_ray(sweep, ray) if ray is not None else run_local(sweep)
     failed = [o for o in outcomes if o.state == "failed"]
@@ -261,9 +264,15 @@ def _sweep_doc() -> str:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="harness", description=__doc__)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--debug", action="store_true",
+                        help="on an unexpected error, print the whole traceback (it is always written to a log)")
     commands = parser.add_subparsers(dest="command", required=True)
 
-    run = commands.add_parser("run", help="evaluate a model on tasks or a suite")
+    def command(name: str, **kwargs) -> argparse.ArgumentParser:
+        return commands.add_parser(name, parents=[common], **kwargs)
+
+    run = command("run", help="evaluate a model on tasks or a suite")
     run.add_argument("--model", required=True, help="registry name, hub id, local HF folder or .gguf file")
     run.add_argument("--tasks", required=True, help="comma-separated task, group, tag or suite names (ours, "
                                                     "lm-eval's, or of an --include-path folder), or task YAML paths")
@@ -292,7 +301,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_chat_options(run)
     run.set_defaults(handler=_cmd_run)
 
-    prompt = commands.add_parser("prompt", help="print exactly the prompt (and token ids) a model will see")
+    prompt = command("prompt", help="print exactly the prompt (and token ids) a model will see")
     prompt.add_argument("--model", required=True, help="registry name, hub id, local HF folder or .gguf file")
     prompt.add_argument("--text", required=True, help="the user message (or plain prompt without --chat)")
     prompt.add_argument("--ids", action="store_true", help="also print the token ids and tokens")
@@ -300,7 +309,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_chat_options(prompt)
     prompt.set_defaults(handler=_cmd_prompt)
 
-    report = commands.add_parser("report", help="charts, tables and an HTML page beside published scores")
+    report = command("report", help="charts, tables and an HTML page beside published scores")
     report.add_argument("--runs", help="folder of run results (default: none, published scores only)")
     report.add_argument("--models", help="comma-separated published models to show (hub ids)")
     report.add_argument("--suite", default="open_llm_leaderboard_v1",  # leaderboard.DEFAULT_SUITE (no import here)
@@ -312,7 +321,7 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--out", required=True, help="output folder")
     report.set_defaults(handler=_cmd_report)
 
-    export = commands.add_parser("export", help="results as Hugging Face model-index or .eval_results YAML")
+    export = command("export", help="results as Hugging Face model-index or .eval_results YAML")
     export.add_argument("run_or_dir", help="a result JSON written by `harness run`, or a folder of them")
     export.add_argument("--format", required=True, choices=("hf-eval-results", "model-index"),  # export.FORMATS
                         help="hf-eval-results: OUT/.eval_results/*.yaml, one per result; model-index: OUT/README.md, "
@@ -324,13 +333,13 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--push", metavar="REPO", help="also upload to this model repo (token: $HF_TOKEN)")
     export.set_defaults(handler=_cmd_export)
 
-    compare = commands.add_parser("compare", help="paired comparison of two runs of one task")
+    compare = command("compare", help="paired comparison of two runs of one task")
     compare.add_argument("run_a", help="result JSON of run A")
     compare.add_argument("run_b", help="result JSON of run B")
     compare.add_argument("--iterations", type=int, default=10_000, help="bootstrap resamples (default 10000)")
     compare.set_defaults(handler=_cmd_compare)
 
-    sweep = commands.add_parser("sweep", help="run a grid of models × tasks from a sweep YAML (resumable)",
+    sweep = command("sweep", help="run a grid of models × tasks from a sweep YAML (resumable)",
                                 description=_sweep_doc(), formatter_class=argparse.RawDescriptionHelpFormatter)
     sweep.add_argument("sweep_file", help="the sweep YAML")
     sweep.add_argument("--dry-run", action="store_true", help="print the grid, each cell done or pending, and stop")
@@ -341,15 +350,15 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--output", help="results folder (default: the sweep file's `output:`)")
     sweep.set_defaults(handler=_cmd_sweep)
 
-    status = commands.add_parser("status", help="each cell (or run) of a results folder: done, running, pending…")
+    status = command("status", help="each cell (or run) of a results folder: done, running, pending…")
     status.add_argument("results_dir", help="a folder written by `harness sweep` or `harness run`")
     status.set_defaults(handler=_cmd_status)
 
-    commands.add_parser("models", help="list the model registry").set_defaults(handler=_cmd_models)
-    tasks = commands.add_parser("tasks", help="list tasks and suites")
+    command("models", help="list the model registry").set_defaults(handler=_cmd_models)
+    tasks = command("tasks", help="list tasks and suites")
     tasks.add_argument("--include-path", action="append", metavar="DIR", help="also list the tasks of this folder")
     tasks.set_defaults(handler=_cmd_tasks)
-    data = commands.add_parser("data", help="where each task's documents come from: the mirror (with file "
+    data = command("data", help="where each task's documents come from: the mirror (with file "
                                             "checksums) or the hub")
     data.add_argument("--tasks", help="comma-separated tasks, suites or YAML paths (default: every task)")
     data.add_argument("--include-path", action="append", metavar="DIR", help="also resolve the tasks of this folder")
@@ -362,6 +371,25 @@ def _close_progress_bars() -> None:
     tqdm = sys.modules.get("tqdm")
     for bar in list(getattr(getattr(tqdm, "tqdm", None), "_instances", ())):
         bar.close()
+
+
+def _traceback_log(args: argparse.Namespace) -> Path:
+    """Write the current exception's traceback into the command's output folder (else the cache)."""
+    from harness.paths import CACHE_DIR
+    from harness.provenance import utc_now
+
+    name = f"harness-error-{utc_now().strftime('%Y%m%dT%H%M%SZ')}.log"
+    text = f"harness {' '.join(sys.argv[1:])}\n\n{traceback.format_exc()}"
+    for folder in (getattr(args, "output", None), getattr(args, "out", None), CACHE_DIR / "logs"):
+        if folder is None:
+            continue
+        try:
+            Path(folder).mkdir(parents=True, exist_ok=True)
+            (Path(folder) / name).write_text(text, encoding="utf-8")
+            return Path(folder) / name
+        except OSError:
+            continue
+    return Path("(nowhere: no folder could be written)")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -377,6 +405,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("error: interrupted — nothing was marked complete for the task that was running; "
               "rerun the same command to resume", file=sys.stderr)
         return 130
+    except Exception as exc:  # a bug, or an input no check foresaw: one line, the traceback in a log
+        _close_progress_bars()
+        log = _traceback_log(args)
+        if args.debug:
+            traceback.print_exc()
+        lines = str(exc).strip().splitlines()
+        cause = f"{type(exc).__name__}: {lines[0][:300]}" if lines else type(exc).__name__
+        print(f"error: harness {args.command} failed unexpectedly ({cause}) — the traceback is in {log} "
+              "(--debug prints it); check the input it names, and report it as a bug if the input is right",
+              file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ from typing import Any
 
 import datasets
 
-from harness import data, provenance, results, sandbox, store
+from harness import checks, data, provenance, results, sandbox, store
 from harness.core import RunResult, RunSpec
 from harness.errors import HarnessError
 from harness.paths import RUNS_DIR
@@ -119,7 +119,8 @@ def _build(manager, name: str, spec: str) -> dict[str, Any]:
 
 
 def preflight(spec: RunSpec) -> TaskPlan:
-    """Check tasks, YAML, data and permissions before any model is loaded; returns what to run."""
+    """Check settings, tasks, YAML, data and permissions before any model is loaded; returns what to run."""
+    checks.spec(spec)
     _quiet_expected_warnings()
     check_chat_options(spec.model, spec.chat, spec.system)
     tasks = plan(list(spec.tasks), spec.include_paths)
@@ -312,6 +313,7 @@ def evaluate(spec: RunSpec, output_dir: Path = RUNS_DIR, loaded: Loaded | Callab
     """
     output_dir = Path(output_dir)
     tasks = preflight(spec)
+    checks.writable_folder(output_dir, "--output")
     loaded = loaded or load
     lm, model_info = loaded(spec) if callable(loaded) else loaded
     cache = cache or request_cache_path(spec, output_dir)

@@ -31,7 +31,7 @@ from typing import Any
 
 import yaml
 
-from harness import provenance
+from harness import checks, provenance
 from harness.core import RunSpec
 from harness.errors import HarnessError
 from harness.paths import RESULTS_DIR
@@ -78,9 +78,10 @@ def _read(path: Path) -> dict[str, Any]:
         raise HarnessError(f"sweep file {path} does not exist", "give the path of a sweep YAML")
     try:
         config = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        raise _fail(path, f"malformed YAML{f' at line {mark.line + 1}' if mark else ''}", "fix the YAML syntax") from None
+    except checks.YAML_ERRORS as exc:
+        raise _fail(path, checks.yaml_problem(exc), "fix the file: a sweep is a YAML mapping of settings") from None
+    except OSError as exc:
+        raise _fail(path, f"cannot be read ({exc.strerror or exc})", "check the path and its permissions") from None
     if not isinstance(config, dict):
         raise _fail(path, "is not a mapping of settings", "start from the example in `harness sweep --help`")
     unknown = sorted(set(config) - _SWEEP_KEYS)
@@ -110,7 +111,7 @@ def _num_fewshot(path: Path, config: dict[str, Any], task: str) -> int | None:
     value = config.get("num_fewshot")
     if isinstance(value, dict):
         value = value.get(task)
-    if value is not None and (not isinstance(value, int) or value < 0):
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
         raise _fail(path, f"num_fewshot for {task} is {value!r}", "give a whole number ≥ 0")
     return value
 
@@ -138,7 +139,7 @@ def load_sweep(path: Path, default_device: str | None = None) -> Sweep:
              for name in expand([str(name).strip() for name in tasks if str(name).strip()], include_paths)]
     manager = plan(names, include_paths).manager
     limit = config.get("limit")
-    if limit is not None and (not isinstance(limit, int) or limit < 1):
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
         raise _fail(path, f"limit is {limit!r}", "give a whole number of docs ≥ 1, or leave it out")
     cells = []
     for entry in _model_entries(path, config):
@@ -170,6 +171,10 @@ def load_sweep(path: Path, default_device: str | None = None) -> Sweep:
                 allow_unsandboxed_code_execution=bool(config.get("allow_unsandboxed_code_execution", False)),
                 include_paths=include_paths,
             )
+            try:
+                checks.spec(spec, here=default_device is None)
+            except HarnessError as error:
+                raise _fail(path, f"{entry['model']}: {error.problem}", error.fix) from None
             cells.append(Cell(spec, cell_key(spec, manager)))
     output = Path(config.get("output") or RESULTS_DIR / "sweeps" / path.stem).resolve()
     return Sweep(path=path, output=output, cells=tuple(cells))

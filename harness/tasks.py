@@ -14,12 +14,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
 from lm_eval.config.group import GroupConfig
 from lm_eval.config.task import TaskConfig
 from lm_eval.tasks import TaskManager
 from lm_eval.tasks._yaml_loader import load_yaml
 
+from harness import checks
 from harness.errors import HarnessError
 from harness.paths import TASKS_DIR
 
@@ -62,11 +62,8 @@ def read_task_yaml(path: Path) -> dict[str, Any]:
     """Parse a task YAML (with its includes) and check its keys; a one-line error names what is wrong."""
     try:
         config = load_yaml(path, resolve_func=False)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or type(exc).__name__
-        raise HarnessError(f"malformed task YAML {path}{where}: {problem}", "fix the YAML syntax there") from None
+    except checks.YAML_ERRORS as exc:
+        raise HarnessError(f"task YAML {path}: {checks.yaml_problem(exc)}", "fix the YAML there") from None
     except (OSError, ValueError) as exc:
         raise HarnessError(f"cannot read task YAML {path}: {exc}", "fix or remove the file") from None
     if not isinstance(config, dict) or ("task" not in config and "group" not in config):
@@ -91,7 +88,12 @@ def _folder_configs(folders: tuple[Path, ...]) -> dict[Path, dict[str, Any]]:
     configs = {path: read_task_yaml(path) for path in sorted(TASKS_DIR.glob("**/*.yaml"))}
     for folder in folders:
         for path in sorted(Path(folder).glob("**/*.yaml")):
-            raw = load_yaml(path, resolve_func=False, recursive=False)
+            try:
+                raw = load_yaml(path, resolve_func=False, recursive=False)
+            except (*checks.YAML_ERRORS, OSError) as exc:
+                problem = checks.yaml_problem(exc) if not isinstance(exc, OSError) else exc.strerror or str(exc)
+                raise HarnessError(f"task YAML {path} (in --include-path {folder}): {problem}",
+                                   "fix the file or move it out of the folder") from None
             if isinstance(raw, dict) and ("task" in raw or "group" in raw) and "class" not in raw:
                 configs[path] = read_task_yaml(path)
     return configs

@@ -1,0 +1,111 @@
+"""Checks of a run's settings before any work: every value refused here is refused in one line, before a
+model loads or a document is read, so a bad value never turns into a complete-looking wrong result."""
+
+from __future__ import annotations
+
+import re
+import urllib.parse
+import uuid
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from harness.errors import HarnessError
+
+DTYPES = ("auto", "float32", "float16", "bfloat16")
+DEVICES = ("cpu", "cuda")
+_BATCH_SIZE = re.compile(r"^(auto(:[1-9][0-9]*)?|[1-9][0-9]*)$")
+
+
+YAML_ERRORS = (yaml.YAMLError, UnicodeDecodeError, RecursionError)
+
+
+def yaml_problem(exc: BaseException) -> str:
+    """What is wrong with a YAML file, in words, with the line where the parser gives one."""
+    if isinstance(exc, (yaml.reader.ReaderError, UnicodeDecodeError)):
+        return "it is not UTF-8 text (a binary file, or saved in another encoding)"
+    if isinstance(exc, RecursionError):
+        return "it is nested too deeply to read"
+    mark = getattr(exc, "problem_mark", None)
+    where = f" at line {mark.line + 1}" if mark else ""
+    return f"malformed YAML{where}: {getattr(exc, 'problem', None) or type(exc).__name__}"
+
+
+def whole_number(value: Any, what: str, minimum: int, fix: str) -> int:
+    """``value`` as an int of at least ``minimum`` (booleans and floats are refused, as YAML may give them)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise HarnessError(f"{what} is {value!r}, not a whole number ≥ {minimum}", fix)
+    return value
+
+
+def batch_size(value: Any, where: str = "--batch-size") -> str:
+    text = str(value)
+    if isinstance(value, bool) or not _BATCH_SIZE.match(text):
+        raise HarnessError(f"{where} is {value!r}", "give a whole number ≥ 1, `auto` or `auto:N` (N retries)")
+    return text
+
+
+def dtype(value: str | None, where: str = "--dtype") -> str | None:
+    if value is not None and value not in DTYPES:
+        raise HarnessError(f"{where} {value!r} is not a dtype the backends know", f"use one of {', '.join(DTYPES)}")
+    return value
+
+
+def device(value: str, where: str = "--device") -> str:
+    if value not in DEVICES:
+        raise HarnessError(f"{where} {value!r} is not a device", f"use one of {', '.join(DEVICES)}")
+    if value == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            raise HarnessError(f"{where} cuda was asked for, and this machine's torch sees no CUDA device",
+                               "run on a machine with an NVIDIA GPU and a CUDA build of torch, or use --device cpu")
+    return value
+
+
+def base_url(value: str | None, where: str = "--base-url") -> str | None:
+    """A server's API root: http(s), a host, no credentials (a key goes in $HARNESS_API_KEY, never a URL)."""
+    if value is None:
+        return None
+    try:
+        parts = urllib.parse.urlsplit(value)
+        parts.port  # noqa: B018 (raises ValueError for a port that is not a number in range)
+    except ValueError as exc:
+        raise HarnessError(f"{where} {value!r} is not a URL ({exc})", "give e.g. http://127.0.0.1:8000/v1") from None
+    if parts.username or parts.password:
+        raise HarnessError(f"{where} carries credentials (user:password@), which would be written into every result",
+                           "remove them from the URL and put the API key in $HARNESS_API_KEY")
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise HarnessError(f"{where} {value!r} is not an http(s) address with a host",
+                           "give e.g. http://127.0.0.1:8000/v1")
+    return value
+
+
+def writable_folder(folder: Path, where: str) -> Path:
+    """Create ``folder`` if needed and prove it writable by writing (and removing) a probe file."""
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise HarnessError(f"{where} {folder} is a file, not a folder", "give a folder (it is created if missing)")
+    probe = folder / f".harness-write-probe-{uuid.uuid4().hex[:8]}"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise HarnessError(f"{where} {folder} cannot be written ({exc.strerror or exc})",
+                           "choose a folder you can write to, or fix its permissions") from None
+    return folder
+
+
+def spec(run, here: bool = True) -> None:
+    """Every setting of a :class:`~harness.core.RunSpec` that can be wrong on its own; the device's
+    presence only where the run is ``here`` (a Ray sweep's cells run on the cluster's machines)."""
+    if run.num_fewshot is not None:
+        whole_number(run.num_fewshot, "--num-fewshot", 0, "give 0 or more examples")
+    if run.limit is not None:
+        whole_number(run.limit, "--limit", 1, "give a positive number of docs")
+    batch_size(run.batch_size)
+    dtype(run.dtype)
+    device(run.device) if here else None
+    base_url(run.base_url)
