@@ -86,10 +86,8 @@ def load_runs(runs_dir: Path) -> list[RunResult]:
     for path in sorted(Path(runs_dir).glob("*.json")):
         try:
             results.append(load_result(path))
-        except ResultFileError as exc:
+        except (OSError, ResultFileError) as exc:
             print(f"warning: skipped {exc}", file=sys.stderr)
-    if not results:
-        print(f"note: no run result in {runs_dir}; the report shows published scores only", file=sys.stderr)
     return [result for result in results if result.status == "complete"]
 
 

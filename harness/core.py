@@ -187,8 +187,8 @@ def load_result(path: Path) -> RunResult:
     path = Path(path)
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ResultFileError(f"{path} is not a result file (not JSON: {exc})") from None
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise ResultFileError(f"{path} is not a result file (not JSON: {type(exc).__name__}: {exc})") from None
     if not isinstance(data, dict) or data.get("schema") != SCHEMA or "task" not in data:
         raise ResultFileError(f"{path} is not a result file of {SCHEMA}")
     config = data.get("lm_eval_config") or {}
@@ -207,7 +207,7 @@ def load_result(path: Path) -> RunResult:
             lm_eval_config=config, part_of=data.get("part_of"), cell=data.get("cell"),
             status=data.get("status", ""), samples_file=data.get("samples_file", ""), path=path,
         )
-    except (KeyError, TypeError, AttributeError) as exc:
+    except (KeyError, TypeError, AttributeError, ValueError) as exc:
         raise ResultFileError(f"{path} is a damaged result file (missing or malformed {exc})") from None
 
 

@@ -21,6 +21,7 @@ of M docs``. A group is exported when its member results (same run, beside it) r
 
 from __future__ import annotations
 
+import sys
 import contextlib
 import re
 from collections.abc import Iterable, Sequence
@@ -107,8 +108,12 @@ def load_results(path: Path) -> list[RunResult]:
         try:
             results.append(load_result(file))
         except (OSError, ResultFileError) as exc:
-            raise HarnessError(f"cannot export {file}: {exc}",
-                               "pass only result JSON files written by `harness run` (or move this one away)") from None
+            if not path.is_dir():
+                raise HarnessError(f"cannot export {file}: {exc}",
+                                   "pass a result JSON file written by `harness run`") from None
+            print(f"warning: skipped {exc}", file=sys.stderr)  # a folder's other files are still exported
+    if not results:
+        raise HarnessError(f"no readable result JSON in {path}", "pass the folder `harness run` wrote (results/runs)")
     return results
 
 

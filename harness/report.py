@@ -9,6 +9,7 @@ import io
 from pathlib import Path
 
 from harness import charts
+from harness.errors import HarnessError
 from harness.comparison import load_runs, measured_scores
 from harness.leaderboard import (DEFAULT_BASELINE, DEFAULT_PUBLISHED, DEFAULT_SUITE, MIN_DOCS, Leaderboard, Series,
                                  build, docs, suite_benchmarks, too_few_docs)
@@ -180,9 +181,21 @@ def write_report(
     a task, or a comma-separated list of those; see :func:`harness.leaderboard.suite_benchmarks`)."""
     out_dir = Path(out_dir)
     runs = load_runs(runs_dir) if runs_dir is not None and Path(runs_dir).is_dir() else []
+    if runs_dir is not None and not runs:
+        raise HarnessError(f"no run result in {runs_dir}", "pass the folder `harness run` wrote, or leave out --runs "
+                                                          "for a report of published scores only")
     benchmarks = suite_benchmarks(suite, runs, include_paths)
+    published = load_published(published_csv)
+    named = {score.model for score in published}
+    unknown = [model for model in models if model not in named]
+    if unknown:
+        raise HarnessError(f"--models names {', '.join(unknown)}, which have no published scores",
+                           "use models of the published scores (harness/published_scores.csv)")
+    if baseline not in named | {run.model for run in runs}:
+        raise HarnessError(f"--baseline {baseline} has no published scores and no run here",
+                           f"use a published model (the default is {DEFAULT_BASELINE}) or a model of --runs")
     out_dir.mkdir(parents=True, exist_ok=True)
-    board = build(measured_scores(runs, benchmarks), load_published(published_csv), benchmarks, models, baseline)
+    board = build(measured_scores(runs, benchmarks), published, benchmarks, models, baseline)
     chart_files = charts.draw_all(board, out_dir)
     files = [path for paths in chart_files.values() for path in paths]
     files += write_tables(board, out_dir)

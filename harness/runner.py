@@ -105,10 +105,15 @@ def _build(manager, name: str, spec: str) -> dict[str, Any]:
     """lm-eval's Task/Group objects for a name (``TaskManager.load``). A task loads its documents on
     construction (its dataset, ``custom_dataset`` or ``process_docs``): fail clearly, before any model is
     loaded, if it cannot."""
+    import jinja2
+
     try:
         return manager.load([spec])
     except HarnessError:
         raise
+    except jinja2.TemplateError as exc:  # lm-eval renders a doc's prompt while building the task
+        raise HarnessError(f"task {name!r}: a Jinja template in its YAML fails ({type(exc).__name__}: {exc})",
+                           "fix the template (doc_to_text, doc_to_target, doc_to_choice) in the task's YAML") from None
     except Exception as exc:  # datasets/hub/user-function errors come in many types; all mean "cannot load"
         first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
         raise HarnessError(
@@ -129,12 +134,35 @@ def preflight(spec: RunSpec) -> TaskPlan:
                        if "dataset" in (config.get("dataset_kwargs") or {})] for name, leaves in configs.items()}
     for kwargs in (kwargs for found in mirrored.values() for kwargs in found):  # a missing mirror file first
         data.check_available(kwargs["dataset"], kwargs.get("subset"))
-    # Ours load from the mirror, checked above; any other task is built here once, and evaluated as built.
+    # Ours load from the mirror, checked above; any other task is built here once, and evaluated as built
+    # (ours too when --num-fewshot is given: its pool and prompt length are checked on the built task).
     built = {name: _build(tasks.manager, name, task) for name, task in tasks.specs.items()
-             if name not in catalogue() or not mirrored[name]}
+             if name not in catalogue() or not mirrored[name] or spec.num_fewshot}
+    if spec.num_fewshot:
+        _check_fewshot(spec, built)
     if any(config.get("unsafe_code") for leaves in configs.values() for config in leaves.values()):
         sandbox.require_permission(spec.allow_code_execution, spec.allow_unsandboxed_code_execution)
     return dataclasses.replace(tasks, built=built)
+
+
+def _check_fewshot(spec: RunSpec, built: dict[str, dict[str, Any]]) -> None:
+    """``--num-fewshot N``: each task's few-shot pool holds N docs, and its first doc's N-shot prompt fits the
+    model's context (lm-eval would cut a longer prompt from the left, dropping examples without a word).
+    Building the prompt draws from the task's sampler, which lm-eval reseeds before it evaluates."""
+    shots, context, tokenizer = spec.num_fewshot, spec.model.context_length, None
+    for task_name, task in ((n, t) for loaded in built.values() for n, t in loaded.get("tasks", {}).items()):
+        pool = task.fewshot_docs()
+        if pool is not None and shots > len(pool):
+            raise HarnessError(f"{task_name}: --num-fewshot {shots} is more than its few-shot pool of {len(pool)} docs",
+                               f"give --num-fewshot {len(pool)} or fewer")
+        if context and len(task.eval_docs):
+            tokenizer = tokenizer or load_tokenizer(spec.model, spec.tokenizer)
+            prompt = task.fewshot_context(task.eval_docs[0], shots)
+            length = len(tokenizer.encode(prompt if isinstance(prompt, str) else prompt[0]))
+            if length > context:
+                raise HarnessError(f"{task_name}: the {shots}-shot prompt of its first doc is {length} tokens, over "
+                                   f"the model's context of {context}",
+                                   "lower --num-fewshot (lm-eval would silently drop the examples that do not fit)")
 
 
 def _tops(loaded: dict[str, Any]) -> list[Any]:

@@ -90,8 +90,9 @@ def _folder_configs(folders: tuple[Path, ...]) -> dict[Path, dict[str, Any]]:
         for path in sorted(Path(folder).glob("**/*.yaml")):
             try:
                 raw = load_yaml(path, resolve_func=False, recursive=False)
-            except (*checks.YAML_ERRORS, OSError) as exc:
-                problem = checks.yaml_problem(exc) if not isinstance(exc, OSError) else exc.strerror or str(exc)
+            except (*checks.YAML_ERRORS, OSError, ValueError) as exc:  # lm-eval: ValueError for no mapping
+                problem = (exc.strerror or str(exc) if isinstance(exc, OSError) else checks.yaml_problem(exc)
+                           if isinstance(exc, checks.YAML_ERRORS) else "it is not a YAML mapping of settings")
                 raise HarnessError(f"task YAML {path} (in --include-path {folder}): {problem}",
                                    "fix the file or move it out of the folder") from None
             if isinstance(raw, dict) and ("task" in raw or "group" in raw) and "class" not in raw:

@@ -144,17 +144,19 @@ def test_group_and_member_results_are_exported(tmp_path: Path) -> None:
     _fails_in_one_line(done, "group mmlu: its member task results are not beside it")
 
 
-def test_damaged_result_file_fails_in_one_line(tmp_path: Path) -> None:
+def test_a_damaged_result_file_fails_in_one_line_and_is_passed_over_in_a_folder(tmp_path: Path) -> None:
     damaged = tmp_path / "runs" / "damaged.json"
     damaged.parent.mkdir()
     damaged.write_text(WINOGRANDE_5SHOT.read_text(encoding="utf-8")[:500], encoding="utf-8")
     done = run_cli("export", str(damaged), "--format", "hf-eval-results", "--out", str(tmp_path / "out"))
     _fails_in_one_line(done, f"cannot export {damaged}: {damaged} is not a result file (not JSON")
+    assert not (tmp_path / "out").exists()
     shutil.copy(WINOGRANDE_5SHOT, damaged.parent)
     done = run_cli("export", str(damaged.parent), "--format", "model-index", "--out", str(tmp_path / "out"),
                    "--allow-subset")
-    _fails_in_one_line(done, "damaged.json is not a result file")
-    assert not (tmp_path / "out").exists()
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
+    assert done.stderr.startswith(f"warning: skipped {damaged} is not a result file"), done.stderr
+    assert "winogrande" in (tmp_path / "out" / "README.md").read_text()
 
 
 def test_push_without_token_stops_before_anything(tmp_path: Path) -> None:

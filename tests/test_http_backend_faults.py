@@ -61,6 +61,7 @@ class ScriptedServer:
                     self.wfile.write(b'{"error": "scripted failure"}')
                     return
                 payload = {"malformed": b'{"choices": [',  # cut short: not JSON
+                           "binary": b"\xff\xfe\x00\x9c binary, not UTF-8 \xc3\x28",
                            "shapeless": b'{"choices": [{"index": 0, "text": ""}]}',  # JSON without log-probabilities
                            }.get(action) or json.dumps(_answer(body)).encode()
                 self.send_response(200)
@@ -68,7 +69,7 @@ class ScriptedServer:
                 self.send_header("Content-Length", str(len(payload)))
                 self.end_headers()
                 self.wfile.write(payload)
-                if action not in ("malformed", "shapeless"):
+                if action not in ("malformed", "shapeless", "binary"):
                     with server.lock:
                         server.answered += 1
 

@@ -41,7 +41,8 @@ class MalformedAnswer(ValueError):
     """The server's JSON answer lacks a field the client reads, or holds it in another type."""
 
 
-SERVER_ERRORS = (http.RequestException, aiohttp.ClientError, asyncio.TimeoutError, json.JSONDecodeError)
+SERVER_ERRORS = (http.RequestException, aiohttp.ClientError, asyncio.TimeoutError, json.JSONDecodeError,
+                 UnicodeDecodeError)
 
 
 @contextlib.contextmanager
@@ -80,7 +81,19 @@ class _RedactKey(logging.Filter):
         return True
 
 
+class _HoldRetryNoise(logging.Filter):
+    """lm-eval logs every failed attempt, a dozen lines for one unreachable server: while a request batch
+    runs they are held back, and a failure ends in the harness's own one line instead."""
+
+    active = False
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (self.active and record.levelno >= logging.WARNING)
+
+
+_RETRY_NOISE = _HoldRetryNoise()
 logging.getLogger("lm_eval.models.api_models").addFilter(_RedactKey())
+logging.getLogger("lm_eval.models.api_models").addFilter(_RETRY_NOISE)
 
 
 class _ChatGenerations(LocalChatCompletion):
@@ -191,6 +204,7 @@ class OpenAICompatibleLM(LocalCompletionsAPI):
         return 1
 
     def _server_call(self, method, requests_: list[Instance], what: str):
+        _RETRY_NOISE.active = True
         try:
             return method(requests_)
         except MalformedAnswer as exc:
@@ -205,6 +219,8 @@ class OpenAICompatibleLM(LocalCompletionsAPI):
                 f"the server at {self.server} failed {what} after {self.max_retries} tries ({reason})",
                 "check that it is up and serving this model, then rerun: answers already received are cached",
             ) from None
+        finally:
+            _RETRY_NOISE.active = False
 
     def loglikelihood(self, requests_: list[Instance], disable_tqdm: bool = False) -> list[tuple[float, bool]]:
         return self._server_call(lambda r: super(OpenAICompatibleLM, self).loglikelihood(r, disable_tqdm),
