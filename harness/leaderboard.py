@@ -159,6 +159,9 @@ def suite_benchmarks(suite: str, runs: Iterable[RunResult] = (),
                            "--include-path for your own folders), a task in the runs folder, or a list of those")
 
     tasks = [task for name in suite.split(",") if name.strip() for task in tasks_of(name.strip())]
+    if not tasks:
+        raise HarnessError(f"--suite {suite!r} names no suite or task", "give a suite or task, e.g. --suite "
+                           "open_llm_leaderboard_v1 (see `harness tasks`)")
     columns: dict[str, Benchmark] = {}
     for task in dict.fromkeys(tasks):
         column = Benchmark.of_task(known[task]) if task in known else Benchmark.of_result(newest[task])

@@ -97,6 +97,9 @@ def _check_gguf(path: Path) -> Path:
 
 def resolve_model(name: str) -> ModelSpec:
     """A registry name, a ``.gguf`` path, a local HF folder or a hub id (``org/model``) → ModelSpec."""
+    if not name.strip():
+        raise HarnessError("--model is empty", "give a registry name (`harness models`), a hub id, a model folder or "
+                                               "a .gguf file")
     if name in REGISTRY:
         spec = REGISTRY[name]
         if spec.name == DEFAULT_MODEL and spec.gguf_path is None:

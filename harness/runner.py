@@ -157,7 +157,11 @@ def _check_fewshot(spec: RunSpec, built: dict[str, dict[str, Any]]) -> None:
                                f"give --num-fewshot {len(pool)} or fewer")
         if context and len(task.eval_docs):
             tokenizer = tokenizer or load_tokenizer(spec.model, spec.tokenizer)
-            prompt = task.fewshot_context(task.eval_docs[0], shots)
+            try:
+                prompt = task.fewshot_context(task.eval_docs[0], shots)
+            except Exception as exc:  # lm-eval would raise the same once the model is loaded
+                raise HarnessError(f"{task_name}: its {shots}-shot prompt cannot be built ({type(exc).__name__}: "
+                                   f"{str(exc)[:200]})", "lower --num-fewshot, or fix the task's few-shot settings") from None
             length = len(tokenizer.encode(prompt if isinstance(prompt, str) else prompt[0]))
             if length > context:
                 raise HarnessError(f"{task_name}: the {shots}-shot prompt of its first doc is {length} tokens, over "

@@ -95,7 +95,11 @@ def _read(path: Path) -> dict[str, Any]:
 
 def _model_entries(path: Path, config: dict[str, Any]) -> list[dict[str, Any]]:
     entries = []
-    for number, entry in enumerate(config["models"], start=1):
+    models = [config["models"]] if isinstance(config["models"], str) else config["models"]
+    if not isinstance(models, list):
+        raise _fail(path, f"`models:` is {models!r}, not a list", "list the models: `models: [NAME, …]` or entries "
+                                                                  "with `- model: NAME`")
+    for number, entry in enumerate(models, start=1):
         entry = {"model": entry} if isinstance(entry, str) else entry
         if not isinstance(entry, dict) or not entry.get("model"):
             raise _fail(path, f"models entry {number} names no model", "write `- NAME` or `- model: NAME` with options")

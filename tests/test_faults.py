@@ -87,6 +87,7 @@ def test_bad_input_gets_one_line_and_leaves_nothing(fault: faults.Fault, tmp_pat
     assert "Traceback" not in stderr, stderr[-2000:]
     assert lines and re.search(fault.message, lines[-1]), f"last line: {lines[-1] if lines else ''!r}"
     assert "error:" in lines[-1]
+    assert "Retrying" not in stderr and "retrying" not in stderr, "lm-eval's retry log is not held back"
     left = sorted(str(path.relative_to(tmp_path)) for path in tmp_path.rglob("*") if path.is_file()
                   and path not in written and REQUEST_CACHE not in path.parts and not path.name.startswith("harness-error-"))
     assert left == [], f"files left behind by a refused input: {left}"

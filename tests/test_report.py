@@ -211,14 +211,11 @@ def test_a_users_own_task_is_reported_without_a_published_counterpart(tmp_path: 
     assert "my_quiz: no published counterpart" in html
 
 
-def test_an_empty_runs_folder_is_said_in_one_line(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+def test_an_empty_runs_folder_is_refused_and_nothing_is_written(tmp_path: Path) -> None:
     (tmp_path / "runs").mkdir()
-    write_report(tmp_path / "out", tmp_path / "runs", suite="humaneval")
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "no run result" in err
-    rows = _csv(tmp_path / "out")
-    assert {"openai/gpt-4", "openai/gpt-3.5"} <= {r["model"] for r in rows}
-    assert {r["benchmark"] for r in rows} == {"humaneval"} and all(r["source"] != "measured" for r in rows)
+    with pytest.raises(HarnessError, match="no run result in .*runs — pass the folder `harness run` wrote"):
+        write_report(tmp_path / "out", tmp_path / "runs", suite="humaneval")
+    assert not (tmp_path / "out").exists()
 
 
 def test_cli_reports_a_users_suite_from_an_include_path(tmp_path: Path) -> None:
