@@ -29,6 +29,7 @@ class RunContext:
     group_config: Callable[[str], dict[str, Any]]  # group name → its YAML config
     gold_index: Callable[[str], Callable[[dict], int]]  # task → doc → gold choice index
     extra_deviations: tuple[str, ...] = ()
+    over_context: Callable[[str, list[dict]], str | None] = lambda task, samples: None  # prompts cut to fit
     requested_fewshot: int | None = None
     cell: dict[str, Any] | None = None
 
@@ -119,7 +120,8 @@ def build(raw: dict[str, Any], requested: str, context: RunContext) -> list[tupl
                 provenance={**context.provenance,
                             "task_yaml": context.yaml_provenance(name),
                             "data": context.data_provenance(leaf_configs),
-                            "deviations": _deviations(context, metadata, leaf_configs, n_shot)},
+                            "deviations": _deviations(context, metadata, leaf_configs, n_shot)
+                            + [cut for leaf in leaves if (cut := context.over_context(leaf, raw["samples"][leaf]))]},
                 spec=context.spec,
                 output_type=config.get("output_type") if is_task else None,
                 subtasks=tuple(_children(raw, name)),

@@ -245,6 +245,32 @@ def _run_deviations(spec: RunSpec) -> tuple[str, ...]:
     return tuple(deviations)
 
 
+def _over_context(lm) -> Callable[[str, list[dict]], str | None]:
+    """Says how many of a task's docs had a request longer than the backend's context. lm-eval's backends
+    (and ours) keep the right end of such a request, dropping the left of its prompt, without a word."""
+    limit, encode = getattr(lm, "max_length", None), getattr(lm, "tok_encode", None)
+    if not isinstance(limit, int) or encode is None:
+        return lambda task, samples: None
+    length = functools.lru_cache(maxsize=4096)(lambda text: len(encode(text)))  # choices share their context
+
+    def over(arguments) -> bool:
+        if len(arguments) != 2:  # rolling log-likelihoods are scored in windows: never cut
+            return False
+        context, rest = arguments
+        if not isinstance(context, str):  # a conversation for a chat endpoint: the server decides
+            return False
+        if isinstance(rest, dict):  # generation: the context must leave room for the answer
+            return length(context) > limit - int(rest.get("max_gen_toks", getattr(lm, "max_gen_toks", 256)))
+        return length(context) + length(rest) > limit + 1
+
+    def deviation(task: str, samples: list[dict]) -> str | None:
+        cut = sum(any(over(arguments) for arguments in sample.get("arguments", ())) for sample in samples)
+        return (f"{task}: {cut} of {len(samples)} docs had a prompt longer than the model's context of {limit} "
+                "tokens, cut from the left as lm-eval does") if cut else None
+
+    return deviation
+
+
 def _chat_provenance(spec: RunSpec, lm) -> dict[str, Any] | None:
     """The chat template a run's prompts went through (name, Jinja source and its sha256), or None."""
     if not spec.chat:
@@ -318,6 +344,7 @@ def evaluate_task(spec: RunSpec, tasks: TaskPlan, name: str, lm, model_info: dic
             group_config=lambda group: config_of(manager, tasks.specs.get(group, group)) or {},
             gold_index=lambda task: _gold_index(tasks, name, task),
             extra_deviations=_run_deviations(spec),
+            over_context=_over_context(lm),
             requested_fewshot=spec.num_fewshot,
             cell=cell,
         )

@@ -144,3 +144,20 @@ def test_no_task_name_in_generic_code() -> None:
     hits = [f"{path.relative_to(PACKAGE_DIR.parent)}:{line}: {text!r}" for path in modules
             for line, text in _code_strings_and_names(path) if names.search(text)]
     assert not hits, "\n".join(hits)
+
+
+def test_a_prompt_longer_than_the_context_is_reported_as_a_deviation(tmp_path: Path) -> None:
+    """One doc of two is ~9,000 tokens, over the embedded model's 8,192: its result says so, per task."""
+    data = tmp_path / "docs.jsonl"
+    docs = [{"q": "What is two plus two?", "choices": ["four", "five"], "label": 0},
+            {"q": "word " * 9000 + "Is this long?", "choices": ["yes", "no"], "label": 0}]
+    data.write_text("".join(json.dumps(doc) + "\n" for doc in docs))
+    task = tmp_path / "long_qa.yaml"
+    task.write_text(TASK_YAML.format(data=data).replace("my_qa", "long_qa")
+                    .replace("process_results: !function hooks.score\n", ""))
+    done = run_cli("run", "--model", "smollm2-135m-instruct", "--tasks", str(task), "--output", str(tmp_path / "out"))
+    assert done.returncode == 0, done.stderr
+    (result,) = [load_result(path) for path in (tmp_path / "out").glob("*.json")]
+    assert result.n == 2
+    assert ("long_qa: 1 of 2 docs had a prompt longer than the model's context of 8192 tokens, cut from the left as "
+            "lm-eval does") in result.provenance["deviations"]
