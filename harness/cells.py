@@ -16,6 +16,7 @@ import json
 import os
 import socket
 import sqlite3
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -151,8 +152,11 @@ def _complete_result_key(path: str, inode: int, mtime_ns: int, size: int) -> str
     """
     try:
         result = load_result(Path(path))
-    except (OSError, ResultFileError):
-        return None  # not a result file (or one being replaced): never counts as done
+    except OSError:
+        return None  # being replaced: never counts as done
+    except ResultFileError as exc:  # said once per file version (this is remembered), and never counts as done
+        print(f"warning: skipped {exc}", file=sys.stderr)
+        return None
     if result.status == "complete" and result.part_of is None:
         return (result.cell or {}).get("key") or Path(path).name
     return None
