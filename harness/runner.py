@@ -166,7 +166,7 @@ def _check_fewshot(spec: RunSpec, built: dict[str, dict[str, Any]]) -> None:
             if length > context:
                 raise HarnessError(f"{task_name}: the {shots}-shot prompt of its first doc is {length} tokens, over "
                                    f"the model's context of {context}",
-                                   "lower --num-fewshot (lm-eval would silently drop the examples that do not fit)")
+                                   "lower --num-fewshot (lm-eval would silently leave out the examples that do not fit)")
 
 
 def _tops(loaded: dict[str, Any]) -> list[Any]:

@@ -252,7 +252,7 @@ class _KeptOutput:
     """Drains a pipe, keeping the first and last ``size / 2`` bytes."""
 
     def __init__(self, stream, size: int) -> None:
-        self.head, self.tail, self.half, self.dropped = b"", b"", size // 2, 0
+        self.head, self.tail, self.half, self.left_out = b"", b"", size // 2, 0
         self._thread = threading.Thread(target=self._drain, args=(stream,), daemon=True)
         self._thread.start()
 
@@ -261,12 +261,12 @@ class _KeptOutput:
             room = self.half - len(self.head)
             self.head += chunk[:room]
             rest = chunk[max(room, 0):]
-            self.dropped += max(len(self.tail) + len(rest) - self.half, 0)
+            self.left_out += max(len(self.tail) + len(rest) - self.half, 0)
             self.tail = (self.tail + rest)[-self.half:]
 
     def text(self) -> str:
         self._thread.join(timeout=2)
-        gap = f"\n[… {self.dropped} bytes left out …]\n".encode() if self.dropped else b""
+        gap = f"\n[… {self.left_out} bytes left out …]\n".encode() if self.left_out else b""
         return (self.head + gap + self.tail).decode("utf-8", errors="replace")
 
 
