@@ -107,5 +107,6 @@ def spec(run, here: bool = True) -> None:
         whole_number(run.limit, "--limit", 1, "give a positive number of docs")
     batch_size(run.batch_size)
     dtype(run.dtype)
-    device(run.device) if here else None
+    if here:
+        device(run.device)
     base_url(run.base_url)

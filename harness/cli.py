@@ -240,7 +240,8 @@ def _cmd_status(args: argparse.Namespace) -> int:
 
     folder = Path(args.results_dir)
     if not folder.is_dir():
-        raise HarnessError(f"results folder {folder} does not exist", "pass the output folder of a run or sweep")
+        problem = "is a file, not a folder" if folder.exists() else "does not exist"
+        raise HarnessError(f"results folder {folder} {problem}", "pass the output folder of a run or sweep")
     rows = folder_status(folder)
     print(_status_table(rows) if rows else f"no cells or results in {folder}")
     return 0
@@ -263,6 +264,9 @@ def _sweep_doc() -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from harness import checks
+    from harness import export as export_formats
+
     parser = argparse.ArgumentParser(prog="harness", description=__doc__)
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--debug", action="store_true",
@@ -295,7 +299,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--allow-unsandboxed-code-execution", action="store_true",
                      help="as --allow-code-execution, also where the machine allows no OS-level sandbox "
                           "(bubblewrap): programs then run with process limits and in-interpreter guards only")
-    run.add_argument("--device", choices=("cpu", "cuda"), help="default: cuda when present, else cpu")
+    run.add_argument("--device", choices=checks.DEVICES, help="default: cuda when present, else cpu")
     run.add_argument("--dtype", help="override the registry's dtype (float32, bfloat16, float16, auto)")
     run.add_argument("--output", default=str(Path("results") / "runs"), help="folder for result files")
     _add_chat_options(run)
@@ -323,7 +327,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     export = command("export", help="results as Hugging Face model-index or .eval_results YAML")
     export.add_argument("run_or_dir", help="a result JSON written by `harness run`, or a folder of them")
-    export.add_argument("--format", required=True, choices=("hf-eval-results", "model-index"),  # export.FORMATS
+    export.add_argument("--format", required=True, choices=export_formats.FORMATS,
                         help="hf-eval-results: OUT/.eval_results/*.yaml, one per result; model-index: OUT/README.md, "
                              "a model card whose front matter holds the results")
     export.add_argument("--out", default=str(Path("results") / "export"), help="output folder (default: %(default)s)")

@@ -21,9 +21,9 @@ of M docs``. A group is exported when its member results (same run, beside it) r
 
 from __future__ import annotations
 
-import sys
 import contextlib
 import re
+import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path

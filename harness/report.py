@@ -9,8 +9,8 @@ import io
 from pathlib import Path
 
 from harness import charts
-from harness.errors import HarnessError
 from harness.comparison import load_runs, measured_scores
+from harness.errors import HarnessError
 from harness.leaderboard import (DEFAULT_BASELINE, DEFAULT_PUBLISHED, DEFAULT_SUITE, MIN_DOCS, Leaderboard, Series,
                                  build, docs, suite_benchmarks, too_few_docs)
 from harness.published import PUBLISHED_CSV, load_published
