@@ -298,3 +298,33 @@ def draw_all(board: Leaderboard, out_dir: Path) -> dict[str, list[Path]]:
         "radar": radar_chart(board, out_dir),
         "size": size_chart(board, out_dir),
     }
+
+
+def arena_chart(result, out_dir: Path) -> list[Path]:
+    """Fitted Arena ratings with their 95% bootstrap whiskers and, in a group of their own, the published
+    Chatbot Arena ratings (another snapshot and another population of voters: not on the same scale)."""
+    from harness.published import load_published
+
+    published = sorted((s for s in load_published() if s.benchmark == "chatbot_arena"), key=lambda s: s.value)
+    fitted = list(reversed(result.ratings))
+    with plt.rc_context(STYLE):
+        fig, ax = plt.subplots(figsize=(3.4, 0.6 + 0.17 * (len(fitted) + len(published) + 1)))
+        y_fit = np.arange(len(fitted))
+        ax.errorbar([r.rating for r in fitted], y_fit,
+                    xerr=[[r.rating - r.lower for r in fitted], [r.upper - r.rating for r in fitted]],
+                    fmt="o", color=OKABE_ITO[0], ms=3.5, capsize=2, lw=0.9,
+                    label="rated here (95% bootstrap interval)")
+        y_pub = np.arange(len(published)) + len(fitted) + 1
+        ax.scatter([s.value for s in published], y_pub, marker="D", s=12, color=OKABE_ITO[1],
+                   label="Chatbot Arena, published 2023-12-06 (other voters)")
+        if published:
+            ax.axhline(len(fitted), color="#999999", lw=0.5, ls=":")
+        ax.set_yticks([*y_fit, *y_pub],
+                      [*(f"{display_name(r.model)} ({r.battles})" for r in fitted),
+                       *(display_name(s.model) for s in published)])
+        anchor = f", anchored at {display_name(result.anchor[0])} = {result.anchor[1]:g}" if result.anchor else ""
+        ax.set_xlabel(f"Elo-scale rating\n(Bradley-Terry, base 10, scale 400{anchor})")
+        ax.set_title(f"Arena ratings: {len(fitted)} models rated here (battles in brackets)")
+        ax.grid(axis="x", color="#EEEEEE", lw=0.5)
+        ax.legend(loc="upper center", bbox_to_anchor=(0.4, -0.2), frameon=False)
+        return _save(fig, out_dir, "arena")

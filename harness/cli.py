@@ -182,6 +182,21 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_arena(args: argparse.Namespace) -> int:
+    from harness import arena, checks
+
+    anchor = arena.parse_anchor(args.anchor)
+    battles = arena.read_battles(Path(args.battles))
+    checks.writable_folder(Path(args.out), "--out")
+    result = arena.rate(battles, rounds=args.rounds, seed=args.seed, anchor=anchor)
+    files = arena.write(result, Path(args.battles), Path(args.out))
+    print(_table(("model", "rating", "95% CI", "battles"),
+                 [(r.model, f"{r.rating:.0f}", f"[{r.lower:.0f}, {r.upper:.0f}]", r.battles) for r in result.ratings]))
+    print(f"{len(battles)} battles, {args.rounds} bootstrap rounds (seed {args.seed}); wrote "
+          + ", ".join(str(f) for f in files))
+    return 0
+
+
 def _cmd_export(args: argparse.Namespace) -> int:
     from harness import export
 
@@ -342,6 +357,16 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("run_b", help="result JSON of run B")
     compare.add_argument("--iterations", type=int, default=10_000, help="bootstrap resamples (default 10000)")
     compare.set_defaults(handler=_cmd_compare)
+
+    arena = command("arena", help="Bradley-Terry (Elo-scale) ratings with bootstrap CIs from pairwise battles")
+    arena.add_argument("battles", help="FastChat's battle format: a JSON list or JSON Lines of "
+                                       "{model_a, model_b, winner: model_a|model_b|tie|tie (bothbad)}")
+    arena.add_argument("--out", required=True, help="folder for ratings.csv, win_rates.csv, arena.json and the chart")
+    arena.add_argument("--rounds", type=int, default=1000, help="bootstrap rounds (default: %(default)s; ≥ 100)")
+    arena.add_argument("--seed", type=int, default=0, help="bootstrap seed (default: %(default)s)")
+    arena.add_argument("--anchor", metavar="MODEL=RATING",
+                       help="shift the scale so that MODEL has RATING (e.g. its published Arena rating)")
+    arena.set_defaults(handler=_cmd_arena)
 
     sweep = command("sweep", help="run a grid of models × tasks from a sweep YAML (resumable)",
                                 description=_sweep_doc(), formatter_class=argparse.RawDescriptionHelpFormatter)
