@@ -200,6 +200,24 @@ FAULTS: tuple[Fault, ...] = (
     Fault("compare runs of different tasks", ("compare", A_RUN,
                                               "{data}/smollm2-135m-instruct__arc_challenge__20261122T155522Z.json"),
           2, r"(different tasks|winogrande.*arc_challenge)"),
+    # harness arena
+    Fault("arena battle row without a model", ("arena", "{tmp}/battles.jsonl", "--out", "{out}"), 2,
+          r"battles\.jsonl line 2 has no model_b — give FastChat's battle format",
+          files={"battles.jsonl": '{"model_a": "a", "model_b": "b", "winner": "tie"}\n'
+                                  '{"model_a": "a", "winner": "tie"}\n'}),
+    Fault("arena model that never lost", ("arena", "{tmp}/battles.jsonl", "--out", "{out}"), 2,
+          r"a never lost to \(or tied\) a model outside it, so the maximum-likelihood rating is unbounded",
+          files={"battles.jsonl": '{"model_a": "a", "model_b": "b", "winner": "model_a"}\n'
+                                  '{"model_a": "b", "model_b": "c", "winner": "tie"}\n'}),
+    Fault("arena anchor on a model without battles", ("arena", "{tmp}/battles.jsonl", "--out", "{out}", "--anchor",
+                                                      "z=1000"), 2, r"--anchor names z, which has no battles here",
+          files={"battles.jsonl": '{"model_a": "a", "model_b": "b", "winner": "tie"}\n'}),
+    Fault("arena anchor without a rating", ("arena", "{tmp}/battles.jsonl", "--out", "{out}", "--anchor", "a"), 2,
+          r"--anchor 'a' is not MODEL=RATING",
+          files={"battles.jsonl": '{"model_a": "a", "model_b": "b", "winner": "tie"}\n'}),
+    Fault("arena too few rounds", ("arena", "{tmp}/battles.jsonl", "--out", "{out}", "--rounds", "10"), 2,
+          r"--rounds 10 is too few for a 95% interval",
+          files={"battles.jsonl": '{"model_a": "a", "model_b": "b", "winner": "tie"}\n'}),
     # harness status, prompt, export, data
     Fault("status folder missing", ("status", "{tmp}/absent"), 2, r"results folder .*absent does not exist"),
     Fault("status of a file", ("status", "{tmp}/file"), 2, r"results folder .*/file is a file, not a folder",

@@ -77,7 +77,8 @@ def test_same_seed_same_intervals_and_the_anchor_shifts_the_scale() -> None:
 
 def test_a_tie_counts_half_to_each_side() -> None:
     battles = [arena.Battle("a", "b", "model_a"), arena.Battle("a", "b", "model_b"), arena.Battle("a", "b", "tie"),
-               arena.Battle("b", "c", "model_a"), arena.Battle("c", "b", "model_a"), arena.Battle("b", "c", "tie (bothbad)")]
+               arena.Battle("b", "c", "model_a"), arena.Battle("c", "b", "model_a"),
+               arena.Battle("b", "c", "tie (bothbad)")]
     ratings = {r.model: r.rating for r in arena.rate(battles, rounds=100).ratings}
     assert ratings == pytest.approx({"a": 1000.0, "b": 1000.0, "c": 1000.0}, abs=1e-3)
 
