@@ -111,20 +111,26 @@ def read_battles(path: Path) -> list[Battle]:
     return battles
 
 
-def _counts(battles: Sequence[Battle], models: Sequence[str]) -> np.ndarray:
-    """``W[i, j]``: FastChat's weighted count of i beating j (a win 2, a tie 1 to each side)."""
+def _encode(battles: Sequence[Battle], models: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Battles as arrays: index of model a, index of model b, index of the winner in :data:`WINNERS`."""
     index = {model: i for i, model in enumerate(models)}
-    weights = np.zeros((len(models), len(models)))
-    for battle in battles:
-        a, b = index[battle.model_a], index[battle.model_b]
-        if battle.winner == "model_a":
-            weights[a, b] += 2
-        elif battle.winner == "model_b":
-            weights[b, a] += 2
-        else:
-            weights[a, b] += 1
-            weights[b, a] += 1
+    return (np.array([index[b.model_a] for b in battles]), np.array([index[b.model_b] for b in battles]),
+            np.array([WINNERS.index(b.winner) for b in battles]))
+
+
+def _weights(a: np.ndarray, b: np.ndarray, winner: np.ndarray, size: int) -> np.ndarray:
+    """``W[i, j]``: FastChat's weighted count of i beating j (a win 2, a tie 1 to each side)."""
+    weights = np.zeros((size, size))
+    tie = winner >= 2
+    np.add.at(weights, (a[winner == 0], b[winner == 0]), 2.0)
+    np.add.at(weights, (b[winner == 1], a[winner == 1]), 2.0)
+    np.add.at(weights, (a[tie], b[tie]), 1.0)
+    np.add.at(weights, (b[tie], a[tie]), 1.0)
     return weights
+
+
+def _counts(battles: Sequence[Battle], models: Sequence[str]) -> np.ndarray:
+    return _weights(*_encode(battles, models), len(models))
 
 
 def _fit(weights: np.ndarray) -> np.ndarray:
@@ -201,13 +207,15 @@ def rate(battles: Sequence[Battle], rounds: int = 1000, seed: int = 0,
     weights = _counts(battles, models)
     _check_connected(weights, models)
     point = _elo(_fit(weights))
+    a, b, winner = _encode(battles, models)
     rng = np.random.default_rng(seed)
     samples = np.empty((rounds, len(models)))
     for k in range(rounds):
-        resample = [battles[i] for i in rng.integers(0, len(battles), len(battles))]
-        present = {b.model_a for b in resample} | {b.model_b for b in resample}
-        fitted = _elo(_fit(_counts(resample, models)))
-        samples[k] = [fitted[i] if m in present else np.nan for i, m in enumerate(models)]
+        drawn = rng.integers(0, len(battles), len(battles))
+        samples[k] = _elo(_fit(_weights(a[drawn], b[drawn], winner[drawn], len(models))))
+        present = np.zeros(len(models), dtype=bool)
+        present[a[drawn]] = present[b[drawn]] = True
+        samples[k, ~present] = np.nan  # a model drawn into no battle of this round has no rating in it
     shift = anchor[1] - point[models.index(anchor[0])] if anchor else 0.0
     lower, upper = np.nanpercentile(samples, [2.5, 97.5], axis=0)
     played = {m: sum(m in (b.model_a, b.model_b) for b in battles) for m in models}
