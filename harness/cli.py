@@ -1,4 +1,5 @@
-"""The ``harness`` command line: ``run``, ``sweep``, ``status``, ``prompt``, ``report``, ``compare``, ``models``, ``tasks``."""
+"""The ``harness`` command line: ``run``, ``sweep``, ``status``, ``prompt``, ``report``, ``compare``, ``answer``,
+``judge``, ``arena``, ``export``, ``models``, ``tasks``, ``data``."""
 
 from __future__ import annotations
 
@@ -197,6 +198,59 @@ def _cmd_arena(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_answer(args: argparse.Namespace) -> int:
+    from harness.answers import answer
+    from harness.chat_bench import bench
+    from harness.core import RunSpec
+    from harness.runner import default_device
+
+    try:
+        ids = tuple(int(i) for i in args.question_ids.split(",") if i.strip()) if args.question_ids else ()
+    except ValueError:
+        raise HarnessError(f"--question-ids {args.question_ids!r} is not a list of numbers", "e.g. --question-ids 81,82") from None
+    spec = RunSpec(model=_model(args), tasks=(), batch_size=args.batch_size, device=args.device or default_device(),
+                   dtype=args.dtype, backend=args.backend, chat=True, system=args.system, base_url=args.base_url,
+                   tokenizer=Path(args.tokenizer) if args.tokenizer else None)
+    path = answer(spec, bench(args.bench), Path(args.output), args.limit, ids, args.max_new_tokens, args.seed)
+    print(f"wrote {path} (+ {path.with_suffix('.json').name}); judge it with `harness judge {path} --judge-base-url "
+          "URL --judge-model NAME --out DIR`")
+    return 0
+
+
+def _cmd_judge(args: argparse.Namespace) -> int:
+    from harness import checks, judging
+    from harness.chat_bench import read_answers
+    from harness.judge_client import JudgeEndpoint, check_url
+
+    check_url(args.judge_base_url)
+    for value, what in ((args.parallel, "--parallel"), (args.retries, "--retries")):
+        checks.whole_number(value, what, 1, f"give {what} 1 or more")
+    if args.rounds < 100:
+        raise HarnessError(f"--rounds {args.rounds} is too few for a 95% interval", "give 100 or more bootstrap rounds")
+    answer_sets = [read_answers(Path(path), args.bench) for path in args.answers]
+    if args.mode == "pairwise" and len(answer_sets) < 2:
+        raise HarnessError("--mode pairwise needs the answer files of two or more models", "give two or more files")
+    out = Path(args.out)
+    checks.writable_folder(out, "--out")
+    endpoint = JudgeEndpoint(args.judge_base_url, args.judge_model, retries=args.retries, parallel=args.parallel,
+                             timeout=args.timeout)
+    if args.mode == "pairwise":
+        path, battles = judging.judge_pairwise(answer_sets, endpoint, out)
+        print(f"wrote {len(battles)} battles to {path}; rate them with `harness arena {path} --out DIR`")
+        return 0
+    for answers in answer_sets:
+        result = judging.judge_single(answers, endpoint, out, args.rounds, args.seed)
+        ci = result.provenance["bootstrap"]["ci95"]
+        print(_table(("model", "metric", "score", "95% CI"),
+                     [(result.model, name, f"{value.value:.2f}", "" if not ci.get(name) else
+                       f"[{ci[name][0]:.2f}, {ci[name][1]:.2f}]") for name, value in result.metrics.items()
+                      if value.value is not None]))
+        counts = result.provenance["judgments_count"]
+        print(f"{result.n} questions, {counts['total']} judgments ({counts['no_rating']} without a rating, "
+              f"{counts['out_of_range']} out of 1-10, left out); {result.metadata['comparability']}; wrote {result.path}")
+    return 0
+
+
 def _cmd_export(args: argparse.Namespace) -> int:
     from harness import export
 
@@ -262,11 +316,12 @@ def _cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
-def _add_chat_options(parser: argparse.ArgumentParser) -> None:
+def _add_chat_options(parser: argparse.ArgumentParser, always: bool = False) -> None:
     from harness.templates import TEMPLATES
 
-    parser.add_argument("--chat", action="store_true",
-                        help="apply the model's chat template (few-shot examples become conversation turns)")
+    if not always:
+        parser.add_argument("--chat", action="store_true",
+                            help="apply the model's chat template (few-shot examples become conversation turns)")
     parser.add_argument("--system", help="system prompt for --chat (default: the template's own, if any)")
     parser.add_argument("--chat-template", choices=(*TEMPLATES, "tokenizer"),
                         help="the chat template to use instead of the registry's (tokenizer: the tokenizer's own)")
@@ -367,6 +422,42 @@ def build_parser() -> argparse.ArgumentParser:
     arena.add_argument("--anchor", metavar="MODEL=RATING",
                        help="shift the scale so that MODEL has RATING (e.g. its published Arena rating)")
     arena.set_defaults(handler=_cmd_arena)
+
+    answer = command("answer", help="a chat model answers MT-bench or the Vicuna benchmark (FastChat's settings)")
+    answer.add_argument("--model", required=True, help="registry name, hub id, local HF folder or .gguf file")
+    answer.add_argument("--bench", default="mt_bench", choices=("mt_bench", "vicuna_bench"),
+                        help="the questions to answer (default: %(default)s)")
+    answer.add_argument("--limit", type=int, help="answer only the first N questions")
+    answer.add_argument("--question-ids", help="answer only these questions (comma-separated ids)")
+    answer.add_argument("--max-new-tokens", type=int, default=1024, help="tokens per answer turn (default: %(default)s)")
+    answer.add_argument("--seed", type=int, default=0, help="sampling seed (default: %(default)s)")
+    answer.add_argument("--backend", choices=BACKEND_NAMES, default="harness", help="as for `harness run`")
+    answer.add_argument("--base-url", help="for --backend openai-compatible: the server's API root")
+    answer.add_argument("--tokenizer", help="a tokenizer folder or tokenizer.json to use instead of the model's")
+    answer.add_argument("--batch-size", default="1", help=argparse.SUPPRESS)
+    answer.add_argument("--device", choices=checks.DEVICES, help="default: cuda when present, else cpu")
+    answer.add_argument("--dtype", help="override the registry's dtype (float32, bfloat16, float16, auto)")
+    answer.add_argument("--output", default=str(Path("results") / "answers"), help="folder for the answer file")
+    _add_chat_options(answer, always=True)
+    answer.set_defaults(handler=_cmd_answer)
+
+    judged = command("judge", help="grade answers with an LLM judge (MT-bench scores, or pairwise battles)")
+    judged.add_argument("answers", nargs="+", help="answer files written by `harness answer` (FastChat's format)")
+    judged.add_argument("--judge-base-url", required=True,
+                        help="an OpenAI-compatible API root, e.g. https://api.openai.com/v1 (key from "
+                             "$HARNESS_JUDGE_API_KEY or $OPENAI_API_KEY)")
+    judged.add_argument("--judge-model", required=True, help="the judge model's name at that endpoint, e.g. gpt-4")
+    judged.add_argument("--mode", choices=("single", "pairwise"), default="single",
+                        help="single: grade each answer 1-10 (default); pairwise: every pair of models, both orders")
+    judged.add_argument("--bench", default="mt_bench", choices=("mt_bench", "vicuna_bench"),
+                        help="the benchmark of answer files that do not say (default: %(default)s)")
+    judged.add_argument("--out", required=True, help="folder for the judgments and the result")
+    judged.add_argument("--rounds", type=int, default=1000, help="bootstrap rounds over questions (default: %(default)s)")
+    judged.add_argument("--seed", type=int, default=0, help="bootstrap seed (default: %(default)s)")
+    judged.add_argument("--parallel", type=int, default=4, help="judgments requested at once (default: %(default)s)")
+    judged.add_argument("--retries", type=int, default=5, help="tries per judgment (default: %(default)s)")
+    judged.add_argument("--timeout", type=float, default=600.0, help="seconds per try (default: %(default)s)")
+    judged.set_defaults(handler=_cmd_judge)
 
     sweep = command("sweep", help="run a grid of models × tasks from a sweep YAML (resumable)",
                                 description=_sweep_doc(), formatter_class=argparse.RawDescriptionHelpFormatter)

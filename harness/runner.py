@@ -271,7 +271,7 @@ def _over_context(lm) -> Callable[[str, list[dict]], str | None]:
     return deviation
 
 
-def _chat_provenance(spec: RunSpec, lm) -> dict[str, Any] | None:
+def chat_provenance(spec: RunSpec, lm) -> dict[str, Any] | None:
     """The chat template a run's prompts went through (name, Jinja source and its sha256), or None."""
     if not spec.chat:
         return None
@@ -321,7 +321,7 @@ def evaluate_task(spec: RunSpec, tasks: TaskPlan, name: str, lm, model_info: dic
             provenance={
                 "model": model_info,
                 "tokenizer": provenance.tokenizer(spec.tokenizer),
-                "harness": {"version": _version(), **provenance.git_commit()},
+                "harness": {"version": harness_version(), **provenance.git_commit()},
                 "libraries": provenance.library_versions(),
                 "seeds": spec.seed_kwargs,
                 "device": spec.device,
@@ -330,7 +330,7 @@ def evaluate_task(spec: RunSpec, tasks: TaskPlan, name: str, lm, model_info: dic
                 "backend": spec.backend,
                 "server": spec.base_url,
                 "request_cache": None if cache is None else {"file": cache.name, **request_counts},
-                "chat_template": _chat_provenance(spec, lm),
+                "chat_template": chat_provenance(spec, lm),
                 "code_execution": sandbox.protections()
                 if any(config.get("unsafe_code") for config in raw["configs"].values()) else None,
                 "limit": spec.limit,
@@ -388,7 +388,7 @@ def load(spec: RunSpec) -> Loaded:
     return lm, provenance.weights(spec.model, lm)
 
 
-def _version() -> str:
+def harness_version() -> str:
     from harness import __version__
 
     return __version__

@@ -78,6 +78,7 @@ class ChatTemplate:
     name: str
     jinja: str
     special_tokens: tuple[str, ...] = ()
+    stop: tuple[str, ...] = ()  # where an answer ends besides the tokenizer's EOS (FastChat's stop_str)
 
 
 TEMPLATES: dict[str, ChatTemplate] = {
@@ -85,7 +86,7 @@ TEMPLATES: dict[str, ChatTemplate] = {
     for t in (
         ChatTemplate("llama-2-chat", _LLAMA_2_CHAT),
         ChatTemplate("vicuna_v1.1", _VICUNA),
-        ChatTemplate("dolly_v2", _DOLLY, DOLLY_SPECIAL_TOKENS),
+        ChatTemplate("dolly_v2", _DOLLY, DOLLY_SPECIAL_TOKENS, stop=("### End",)),
     )
 }
 
