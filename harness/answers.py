@@ -62,6 +62,9 @@ def _generate(lm, prompt: str, gen_kwargs: dict[str, Any], seed: int) -> str:
     from transformers import set_seed
 
     set_seed(seed)  # a sampled answer is drawn from this seed, whatever was generated before it
+    llama = getattr(lm, "llm", None)  # llama.cpp samples with its own generator
+    if hasattr(llama, "set_seed"):
+        llama.set_seed(seed)
     request = Instance(request_type="generate_until", doc={}, arguments=(prompt, dict(gen_kwargs)), idx=0)
     return lm.generate_until([request], disable_tqdm=True)[0]
 

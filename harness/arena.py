@@ -261,3 +261,21 @@ def write(result: Ratings, battles_path: Path, out: Path) -> list[Path]:
         "anchor": dict([result.anchor]) if result.anchor else None,
     }, indent=2) + "\n", encoding="utf-8")
     return [ratings_csv, rates_csv, spec, *charts.arena_chart(result, out)]
+
+
+def read(folder: Path) -> Ratings:
+    """A fit written by :func:`write` (``ratings.csv``, ``win_rates.csv``, ``arena.json``), for the report."""
+    folder = Path(folder)
+    try:
+        spec = json.loads((folder / "arena.json").read_text(encoding="utf-8"))
+        with (folder / "ratings.csv").open(encoding="utf-8", newline="") as handle:
+            ratings = tuple(Rating(row["model"], float(row["rating"]), float(row["lower"]), float(row["upper"]),
+                                   int(row["battles"])) for row in csv.DictReader(handle))
+        with (folder / "win_rates.csv").open(encoding="utf-8", newline="") as handle:
+            rates = {row["model"]: {col: float(v) if v else None for col, v in row.items()
+                                    if col not in ("model", row["model"])} for row in csv.DictReader(handle)}
+    except (OSError, ValueError, KeyError) as exc:
+        raise HarnessError(f"{folder} holds no readable arena fit ({type(exc).__name__}: {exc})",
+                           "pass the --out folder of `harness arena`") from None
+    anchor = next(iter(spec["anchor"].items())) if spec.get("anchor") else None
+    return Ratings(ratings, int(spec["bootstrap_rounds"]), int(spec["seed"]), anchor, rates)

@@ -328,3 +328,74 @@ def arena_chart(result, out_dir: Path) -> list[Path]:
         ax.grid(axis="x", color="#EEEEEE", lw=0.5)
         ax.legend(loc="upper center", bbox_to_anchor=(0.4, -0.2), frameon=False)
         return _save(fig, out_dir, "arena")
+
+
+def _judged_label(score) -> str:
+    """A judged model's axis label: its name, then (here, judge, questions) on a second line."""
+    subset = f", {score.questions}/{score.of} questions" if score.of and score.questions < score.of else ""
+    judge = "GPT-4 judge" if score.comparable else f"judge {score.judge.split(' at ')[0]}"
+    return f"{display_name(score.model)}\n(here; {judge}{subset})"
+
+
+def mt_bench_chart(judged, published, out_dir: Path) -> list[Path]:
+    """MT-bench scores on their own 1-10 axis: those judged here (95% bootstrap whiskers; hatched when the judge
+    is not the published figures' GPT-4) above the published ones (GPT-4 as judge), GPT-4's own score as a line."""
+    rows = [(s, "judged") for s in judged] + [(s, "published") for s in published]
+    gpt4 = next((s.value for s in published if s.model == "openai/gpt-4"), None)
+    with plt.rc_context(STYLE):
+        fig, ax = plt.subplots(figsize=(3.4, 0.9 + 0.2 * len(rows)))
+        y = np.arange(len(rows))[::-1]
+        for (score, kind), position in zip(rows, y):
+            here = kind == "judged"
+            ax.barh(position, score.value - 1, left=1, height=0.7, color=OKABE_ITO[0] if here else OKABE_ITO[1],
+                    hatch="" if not here or score.comparable else "///", edgecolor="white", linewidth=0.4)
+            if here and score.lower is not None:
+                ax.errorbar(score.value, position, xerr=[[score.value - score.lower], [score.upper - score.value]],
+                            color="#222222", capsize=2, lw=0.8)
+            ax.text(min(score.value, 9.2) + 0.08 if not here or score.upper is None else min(score.upper, 9.2) + 0.08,
+                    position, f"{score.value:.2f}", va="center", fontsize=6)
+        if gpt4 is not None:
+            ax.axvline(gpt4, color="#444444", ls="--", lw=0.9)
+        if judged and published:
+            ax.axhline(y[len(judged) - 1] - 0.5, color="#999999", lw=0.5, ls=":")
+        ax.set_yticks(y, [_judged_label(s) if kind == "judged" else display_name(s.model) for s, kind in rows])
+        ax.set_xlim(1, 10)
+        ax.set_xticks(range(1, 11))
+        ax.set_xlabel("MT-bench score (1-10, mean rating over both turns)")
+        ax.set_title("MT-bench: judged here and published")
+        handles = [Patch(color=OKABE_ITO[1], label="published (LMSYS; GPT-4 as judge)")]
+        if any(s.comparable for s in judged):
+            handles.insert(0, Patch(color=OKABE_ITO[0], label="judged here by GPT-4 (95% bootstrap CI)"))
+        if not all(s.comparable for s in judged):
+            handles.insert(0, Patch(facecolor=OKABE_ITO[0], hatch="///", edgecolor="white",
+                                    label="judged here, different judge: not comparable (95% CI)"))
+        if gpt4 is not None:
+            handles.append(Line2D([], [], color="#444444", ls="--", lw=0.9, label=f"GPT-4, published ({gpt4:.2f})"))
+        ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.3, -0.1 - 1.2 / len(rows)), frameon=False)
+        return _save(fig, out_dir, "mt_bench")
+
+
+def mt_bench_radar(judged, out_dir: Path) -> list[Path]:
+    """Per-category MT-bench scores of the models judged here (FastChat's radar; no per-category published
+    figures are in the reference data, so none are drawn)."""
+    categories = sorted({c for s in judged for c in s.categories})
+    angles = np.linspace(0, 2 * np.pi, len(categories), endpoint=False).tolist()
+    with plt.rc_context(STYLE):
+        fig, ax = plt.subplots(figsize=(3.4, 3.4), subplot_kw={"polar": True})
+        if len(categories) < 3:
+            return _nothing_to_draw(fig, ax, out_dir, "mt_bench_radar", "A radar needs 3 or more categories; the "
+                                    f"judged answers cover {len(categories)}.")
+        for i, score in enumerate(judged):
+            values = [score.categories.get(c, np.nan) for c in categories]
+            ax.plot([*angles, angles[0]], [*values, values[0]], color=OKABE_ITO[i % len(OKABE_ITO)], lw=1.0,
+                    marker="o", ms=2.5, label=_judged_label(score))
+            ax.fill([*angles, angles[0]], [*values, values[0]], color=OKABE_ITO[i % len(OKABE_ITO)], alpha=0.08)
+        ax.set_theta_offset(np.pi / 2)
+        ax.set_theta_direction(-1)
+        ax.set_xticks(angles, categories)
+        ax.tick_params(axis="x", pad=6)
+        ax.set_ylim(0, 10)
+        ax.set_yticks([2, 4, 6, 8, 10], ["2", "4", "6", "8", "10"], fontsize=6, color="#555555")
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.1), frameon=False)
+        ax.set_title("MT-bench per category (1-10), judged here", pad=14)
+        return _save(fig, out_dir, "mt_bench_radar")

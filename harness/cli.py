@@ -164,7 +164,11 @@ def _cmd_report(args: argparse.Namespace) -> int:
         raise HarnessError(f"runs folder {runs} does not exist", "pass the folder `harness run` wrote to")
     include_paths = check_include_paths(tuple(Path(folder) for folder in args.include_path or ()))
     models = tuple(m.strip() for m in args.models.split(",") if m.strip()) if args.models else DEFAULT_PUBLISHED
-    files = write_report(Path(args.out), runs, models, args.suite, args.baseline, include_paths=include_paths)
+    arena_dir = Path(args.arena) if args.arena else None
+    if arena_dir is not None and not (arena_dir / "ratings.csv").is_file():
+        raise HarnessError(f"--arena {arena_dir} holds no ratings.csv", "pass the --out folder of `harness arena`")
+    files = write_report(Path(args.out), runs, models, args.suite, args.baseline, include_paths=include_paths,
+                         arena_dir=arena_dir)
     print(f"wrote {len(files)} report files to {args.out} (open {Path(args.out) / 'index.html'})")
     return 0
 
@@ -392,6 +396,7 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--include-path", action="append", metavar="DIR",
                         help="a folder of your own task YAMLs whose tasks and suites --suite may name (repeatable)")
     report.add_argument("--baseline", default="openai/gpt-4", help="published model the gap chart subtracts")
+    report.add_argument("--arena", metavar="DIR", help="also draw the Arena ratings of `harness arena --out DIR`")
     report.add_argument("--out", required=True, help="output folder")
     report.set_defaults(handler=_cmd_report)
 

@@ -22,7 +22,6 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -222,6 +221,7 @@ def _result(answers: Answers, endpoint: JudgeEndpoint, judgments: list[Judgment]
         provenance={
             "schema": SCHEMA,
             "answers": {"file": str(answers.path), "sha256": provenance.sha256_file(answers.path),
+                        "questions_of": all_questions,
                         "model": meta.get("provenance", {}).get("model"),
                         "chat_template": meta.get("provenance", {}).get("chat_template"),
                         "sampling": meta.get("sampling")},

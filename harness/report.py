@@ -8,9 +8,10 @@ import html
 import io
 from pathlib import Path
 
-from harness import charts
+from harness import arena, charts
 from harness.comparison import load_runs, measured_scores
 from harness.errors import HarnessError
+from harness.judged import JudgedScore, is_judged, judged_scores, published_mt_bench
 from harness.leaderboard import (DEFAULT_BASELINE, DEFAULT_PUBLISHED, DEFAULT_SUITE, MIN_DOCS, Leaderboard, Series,
                                  build, docs, suite_benchmarks, too_few_docs)
 from harness.published import PUBLISHED_CSV, load_published
@@ -103,6 +104,24 @@ def write_tables(board: Leaderboard, out_dir: Path) -> list[Path]:
     return [csv_path, md_path, tex_path]
 
 
+JUDGED_COLUMNS = ("model", "source", "judge", "score", "lower", "upper", "questions", "comparability", "source_title",
+                  "locator")
+
+
+def write_judged_table(judged: list[JudgedScore], published, out_dir: Path) -> Path:
+    """``mt_bench.csv``: the scores judged here and the published MT-bench figures, each with its judge."""
+    path = out_dir / "mt_bench.csv"
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow(JUDGED_COLUMNS)
+        writer.writerows((s.model, "measured", s.judge, _fmt(s.value, 2), _fmt(s.lower, 2), _fmt(s.upper, 2),
+                          f"{s.questions}" + (f" of {s.of}" if s.of else ""), s.comparability, "judged here", "")
+                         for s in judged)
+        writer.writerows((s.model, "published", "gpt-4 (LMSYS)", _fmt(s.value, 2), "", "", "80", "published",
+                          s.source_title, s.locator) for s in published)
+    return path
+
+
 _SORT_SCRIPT = """
 document.querySelectorAll('table.sortable th').forEach(function (th, column) {
   th.addEventListener('click', function () {
@@ -176,14 +195,20 @@ def write_report(
     baseline: str = DEFAULT_BASELINE,
     published_csv: Path = PUBLISHED_CSV,
     include_paths: tuple[Path, ...] = (),
+    arena_dir: Path | None = None,
 ) -> list[Path]:
     """Every report file for the runs under ``runs_dir`` (none: published data alone) on ``suite`` (a suite,
-    a task, or a comma-separated list of those; see :func:`harness.leaderboard.suite_benchmarks`)."""
+    a task, or a comma-separated list of those; see :func:`harness.leaderboard.suite_benchmarks`); judged
+    results there (``harness judge``) get the MT-bench chart and radar, and ``arena_dir`` (``harness arena
+    --out``) the Arena chart."""
     out_dir = Path(out_dir)
     runs = load_runs(runs_dir) if runs_dir is not None and Path(runs_dir).is_dir() else []
     if runs_dir is not None and not runs:
         raise HarnessError(f"no run result in {runs_dir}", "pass the folder `harness run` wrote, or leave out --runs "
                                                           "for a report of published scores only")
+    ratings = arena.read(arena_dir) if arena_dir is not None else None
+    judged = judged_scores(runs)
+    runs = [run for run in runs if not is_judged(run)]
     benchmarks = suite_benchmarks(suite, runs, include_paths)
     published = load_published(published_csv)
     named = {score.model for score in published}
@@ -197,7 +222,15 @@ def write_report(
     out_dir.mkdir(parents=True, exist_ok=True)
     board = build(measured_scores(runs, benchmarks), published, benchmarks, models, baseline)
     chart_files = charts.draw_all(board, out_dir)
+    extra = []
+    if judged:
+        published_judged = published_mt_bench()
+        chart_files["MT-bench"] = charts.mt_bench_chart(judged, published_judged, out_dir)
+        chart_files["MT-bench per category"] = charts.mt_bench_radar(judged, out_dir)
+        extra.append(write_judged_table(judged, published_judged, out_dir))
+    if ratings is not None:
+        chart_files["Arena ratings"] = charts.arena_chart(ratings, out_dir)
     files = [path for paths in chart_files.values() for path in paths]
-    files += write_tables(board, out_dir)
+    files += write_tables(board, out_dir) + extra
     files.append(write_html(board, out_dir, chart_files))
     return files

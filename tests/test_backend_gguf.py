@@ -18,16 +18,9 @@ choice leads by more than ``CLEAR_LEAD`` nats (nearer ties may flip); greedy gen
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import socket
-import subprocess
-import sys
-import time
 import urllib.request
 from collections.abc import Iterator
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -40,6 +33,7 @@ from harness.paths import TASKS_DIR
 from harness.registry import resolve_model
 from harness.templates import load_tokenizer
 from tests.conftest import needs
+from tests.llama_server import serve
 
 pytestmark = [needs("mirror", "embedded_model", "llama_cpp"), pytest.mark.slow]
 
@@ -125,40 +119,10 @@ def bos_reference(model) -> tuple[HFLM, dict[str, list[dict]]]:
     return lm, _run_both(lm)
 
 
-@contextlib.contextmanager
-def serve(model, log: Path) -> Iterator[str]:
-    """llama-cpp-python's OpenAI-compatible server on a free port of 127.0.0.1, BOS prepended to prompts."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    with log.open("w") as sink:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "llama_cpp.server", "--model", str(model.gguf_path), "--host", "127.0.0.1",
-             "--port", str(port), "--n_ctx", "4096", "--logits_all", "true", "--verbose", "false",
-             "--kv_overrides", "tokenizer.ggml.add_bos_token=bool:true",
-             "--n_threads", str(os.cpu_count())],
-            stdout=sink, stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 180
-    try:
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/v1/models", timeout=2):
-                    break
-            except OSError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"llama-cpp-python's server did not start: {log.read_text()[-2000:]}")
-                time.sleep(0.5)
-        yield url
-    finally:
-        process.kill()
-        process.wait(timeout=30)
-
-
 @pytest.fixture(scope="module")
 def llama_server(model, tmp_path_factory) -> Iterator[str]:
-    with serve(model, tmp_path_factory.mktemp("llama-server") / "server.log") as url:
+    with serve(model.gguf_path, tmp_path_factory.mktemp("llama-server") / "server.log", "--logits_all", "true",
+               "--kv_overrides", "tokenizer.ggml.add_bos_token=bool:true") as url:
         yield url
 
 
