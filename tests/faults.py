@@ -1,7 +1,8 @@
 """The fault table: bad input → exit code → the message's last line → what may be left behind.
 
 Each row is one careless or hostile input to a command (``run``, ``sweep``, ``report``, ``compare``,
-``status``, ``prompt``, ``export``, ``data``, the server backend, the code sandbox). ``tests/test_faults.py``
+``arena``, ``answer``, ``judge``, ``status``, ``prompt``, ``export``, ``data``, the server backend, the code
+sandbox). ``tests/test_faults.py``
 runs every row through the real CLI in a fresh folder and checks the exit code, that stderr holds no
 traceback, that the last line matches, and that no result file was left. ``python -m tests.faults``
 prints the table in Markdown; the README's "Bad input" table is that output (a test compares them).
@@ -49,6 +50,8 @@ def _sweep(body: str) -> dict[str, str]:
 
 _RESULT = json.loads((DATA / "smollm2-135m-instruct__winogrande__20261122T155522Z.json").read_text())
 _NESTED = "[" * 100_000 + "]" * 100_000
+JUDGE = ("--judge-base-url", "{server}", "--judge-model", "gpt-4", "--out", "{out}")
+_ANSWER = {"question_id": 81, "model_id": "m", "choices": [{"index": 0, "turns": ["one", "two"]}]}
 
 FAULTS: tuple[Fault, ...] = (
     # harness run: option values
@@ -218,6 +221,30 @@ FAULTS: tuple[Fault, ...] = (
     Fault("arena too few rounds", ("arena", "{tmp}/battles.jsonl", "--out", "{out}", "--rounds", "10"), 2,
           r"--rounds 10 is too few for a 95% interval",
           files={"battles.jsonl": '{"model_a": "a", "model_b": "b", "winner": "tie"}\n'}),
+    # harness answer, harness judge
+    Fault("answer an unknown question", ("answer", "--model", MODEL, "--question-ids", "7", "--output", "{out}"), 2,
+          r"--question-ids 7 are not questions of this benchmark — give ids between 81 and 160", needs=("mirror",)),
+    Fault("answer with no tokens", ("answer", "--model", MODEL, "--max-new-tokens", "0", "--output", "{out}"), 2,
+          r"--max-new-tokens is 0, not a whole number ≥ 1"),
+    Fault("judge a malformed answer row", ("judge", "{tmp}/a.jsonl", *JUDGE), 2,
+          r"a\.jsonl line 2 is not an answer row \(question_id, model_id, choices\[0\]\.turns\)",
+          files={"a.jsonl": json.dumps(_ANSWER) + "\n{\"question_id\": 82}\n"}),
+    Fault("judge an answer to no question", ("judge", "{tmp}/a.jsonl", *JUDGE), 2,
+          r"a\.jsonl: question 5 is not a question of MT-bench", files={"a.jsonl": json.dumps({**_ANSWER,
+                                                                                          "question_id": 5})},
+          needs=("mirror",)),
+    Fault("judge address not http", ("judge", "{tmp}/a.jsonl", "--judge-base-url", "ftp://judge", "--judge-model",
+                                     "gpt-4", "--out", "{out}"), 2, r"--judge-base-url 'ftp://judge' is not an http\(s\) address",
+          files={"a.jsonl": json.dumps(_ANSWER)}),
+    Fault("judge pairwise with one model", ("judge", "{tmp}/a.jsonl", *JUDGE, "--mode", "pairwise"), 2,
+          r"--mode pairwise needs the answer files of two or more models", files={"a.jsonl": json.dumps(_ANSWER)}),
+    Fault("judge unreachable", ("judge", "{tmp}/a.jsonl", "--judge-base-url", "http://127.0.0.1:9/v1", "--judge-model",
+                                "gpt-4", "--out", "{out}", "--retries", "1"), 2,
+          r"the judge at http://127\.0\.0\.1:9/v1/chat/completions failed after 1 tries \(ConnectionError",
+          files={"a.jsonl": json.dumps(_ANSWER)}, needs=("mirror",)),
+    Fault("judge that never rates", ("judge", "{tmp}/a.jsonl", *JUDGE), 2,
+          r"the judge gpt-4 gave no rating in 1-10 in any of 2 judgments \(the first reads: 'The answer is 4\.'\)",
+          files={"a.jsonl": json.dumps(_ANSWER)}, server="ok", needs=("mirror",)),
     # harness status, prompt, export, data
     Fault("status folder missing", ("status", "{tmp}/absent"), 2, r"results folder .*absent does not exist"),
     Fault("status of a file", ("status", "{tmp}/file"), 2, r"results folder .*/file is a file, not a folder",

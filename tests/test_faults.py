@@ -14,10 +14,10 @@ from harness.cli import main
 from harness.paths import TASKS_DIR
 from tests import faults
 from tests.conftest import FIXTURES, run_cli
-from tests.test_http_backend_faults import ScriptedServer
+from tests.scripted_server import ScriptedServer
 
 README = Path(__file__).resolve().parents[1] / "README.md"
-REQUEST_CACHE = ".request-cache"  # answers kept for a resume (none complete-looking), beside a refused run
+CACHES = (".request-cache", ".judge-cache")  # answers and judgments kept for a resume (none complete-looking)
 DAMAGED = {"not-json.json": b"{cut short", "latin1.json": "{\"task\": \"caf\xe9\"}".encode("latin-1"),
            "wrong-shape.json": b'{"schema": "open-llm-harness/run-result/v1", "task": "x", "metrics": 5}',
            "nested.json": b"[" * 100_000 + b"]" * 100_000, "a-list.json": b"[1, 2]"}
@@ -89,7 +89,7 @@ def test_bad_input_gets_one_line_and_leaves_nothing(fault: faults.Fault, tmp_pat
     assert "error:" in lines[-1]
     assert "Retrying" not in stderr and "retrying" not in stderr, "lm-eval's retry log is not held back"
     left = sorted(str(path.relative_to(tmp_path)) for path in tmp_path.rglob("*") if path.is_file()
-                  and path not in written and REQUEST_CACHE not in path.parts and not path.name.startswith("harness-error-"))
+                  and path not in written and not set(CACHES) & set(path.parts) and not path.name.startswith("harness-error-"))
     assert left == [], f"files left behind by a refused input: {left}"
 
 

@@ -9,11 +9,8 @@ already received (a rerun asks only for the rest); and never write the API key a
 from __future__ import annotations
 
 import json
-import socket
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -24,76 +21,7 @@ from harness.errors import HarnessError
 from harness.registry import resolve_model
 from harness.templates import load_tokenizer
 from tests.conftest import needs, run_cli
-
-
-class ScriptedServer:
-    """An OpenAI-compatible server whose n-th request gets ``script[n]`` (then ``then`` for every later one)."""
-
-    def __init__(self) -> None:
-        self.script: list[str] = []
-        self.then = "ok"
-        self.requests = 0
-        self.answered = 0
-        self.authorizations: list[str] = []
-        self.paths: list[str] = []
-        self.lock = threading.Lock()
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args) -> None:
-                pass
-
-            def do_POST(self) -> None:
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                with server.lock:
-                    action = server.script[server.requests] if server.requests < len(server.script) else server.then
-                    server.requests += 1
-                    server.authorizations.append(self.headers.get("Authorization", ""))
-                    server.paths.append(self.path)
-                if action == "drop":
-                    self.connection.shutdown(socket.SHUT_RDWR)
-                    return
-                if action == "slow":
-                    time.sleep(4)
-                if action in ("500", "429"):
-                    self.send_response(int(action))
-                    self.end_headers()
-                    self.wfile.write(b'{"error": "scripted failure"}')
-                    return
-                payload = {"malformed": b'{"choices": [',  # cut short: not JSON
-                           "binary": b"\xff\xfe\x00\x9c binary, not UTF-8 \xc3\x28",
-                           "shapeless": b'{"choices": [{"index": 0, "text": ""}]}',  # JSON without log-probabilities
-                           }.get(action) or json.dumps(_answer(body)).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-                if action not in ("malformed", "shapeless", "binary"):
-                    with server.lock:
-                        server.answered += 1
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    def reset(self, script: list[str], then: str = "ok") -> None:
-        self.script, self.then, self.requests, self.answered = script, then, 0, 0
-        self.paths, self.authorizations = [], []
-
-
-def _answer(body: dict) -> dict:
-    """A completion; an echoed prompt gets log-probability -0.5 at every position (at least one per character)."""
-    if "messages" in body:
-        return {"choices": [{"index": 0, "message": {"role": "assistant", "content": "The answer is 4."}}]}
-    prompts = body["prompt"] if isinstance(body["prompt"], list) else [body["prompt"]]
-    if not body.get("echo"):
-        return {"choices": [{"index": i, "text": "The answer is 4."} for i in range(len(prompts))]}
-    return {"choices": [
-        {"index": i, "text": prompt, "logprobs": {"token_logprobs": [None] + [-0.5] * (len(prompt) + 1),
-                                                  "top_logprobs": [None] + [{"x": -0.5}] * (len(prompt) + 1)}}
-        for i, prompt in enumerate(prompts)
-    ]}
+from tests.scripted_server import ScriptedServer
 
 
 @pytest.fixture(scope="module")
