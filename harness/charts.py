@@ -337,13 +337,15 @@ def _judged_label(score) -> str:
     return f"{display_name(score.model)}\n(here; {judge}{subset})"
 
 
-def mt_bench_chart(judged, published, out_dir: Path) -> list[Path]:
-    """MT-bench scores on their own 1-10 axis: those judged here (95% bootstrap whiskers; hatched when the judge
-    is not the published figures' GPT-4) above the published ones (GPT-4 as judge), GPT-4's own score as a line."""
+def judged_chart(bench, judged, published, out_dir: Path) -> list[Path]:
+    """A judged benchmark's scores (``bench`` is a ChatBench) on their own 1-10 axis: those judged here (95%
+    bootstrap whiskers; hatched when the judge is not the published figures' GPT-4) above the published ones
+    (GPT-4 as judge), GPT-4's own published score as a line."""
     rows = [(s, "judged") for s in judged] + [(s, "published") for s in published]
     gpt4 = next((s.value for s in published if s.model == "openai/gpt-4"), None)
     with plt.rc_context(STYLE):
-        fig, ax = plt.subplots(figsize=(3.4, 0.9 + 0.2 * len(rows)))
+        axes_height = 0.3 + 0.2 * len(rows)  # inches
+        fig, ax = plt.subplots(figsize=(3.4, axes_height + 0.9))
         y = np.arange(len(rows))[::-1]
         for (score, kind), position in zip(rows, y):
             here = kind == "judged"
@@ -361,9 +363,10 @@ def mt_bench_chart(judged, published, out_dir: Path) -> list[Path]:
         ax.set_yticks(y, [_judged_label(s) if kind == "judged" else display_name(s.model) for s, kind in rows])
         ax.set_xlim(1, 10)
         ax.set_xticks(range(1, 11))
-        ax.set_xlabel("MT-bench score (1-10, mean rating over both turns)")
-        ax.set_title("MT-bench: judged here and published")
-        handles = [Patch(color=OKABE_ITO[1], label="published (LMSYS; GPT-4 as judge)")]
+        turns = " over both turns" if bench.name == "mt_bench" else ""
+        ax.set_xlabel(f"{bench.label} score (1-10, mean rating{turns})")
+        ax.set_title(f"{bench.label}: judged here" + (" and published" if published else ""))
+        handles = [Patch(color=OKABE_ITO[1], label="published (LMSYS; GPT-4 as judge)")] if published else []
         if any(s.comparable for s in judged):
             handles.insert(0, Patch(color=OKABE_ITO[0], label="judged here by GPT-4 (95% bootstrap CI)"))
         if not all(s.comparable for s in judged):
@@ -371,19 +374,20 @@ def mt_bench_chart(judged, published, out_dir: Path) -> list[Path]:
                                     label="judged here, different judge: not comparable (95% CI)"))
         if gpt4 is not None:
             handles.append(Line2D([], [], color="#444444", ls="--", lw=0.9, label=f"GPT-4, published ({gpt4:.2f})"))
-        ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.3, -0.1 - 1.2 / len(rows)), frameon=False)
-        return _save(fig, out_dir, "mt_bench")
+        below_axis = 0.5 / (0.77 * (axes_height + 0.9))  # ticks and axis label: ~0.5 in of the axes' height
+        ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.3, -below_axis), frameon=False)
+        return _save(fig, out_dir, bench.name)
 
 
-def mt_bench_radar(judged, out_dir: Path) -> list[Path]:
-    """Per-category MT-bench scores of the models judged here (FastChat's radar; no per-category published
-    figures are in the reference data, so none are drawn)."""
+def judged_radar(bench, judged, out_dir: Path) -> list[Path]:
+    """Per-category scores of the models judged here (FastChat's radar; no per-category published figures are
+    in the reference data, so none are drawn)."""
     categories = sorted({c for s in judged for c in s.categories})
     angles = np.linspace(0, 2 * np.pi, len(categories), endpoint=False).tolist()
     with plt.rc_context(STYLE):
         fig, ax = plt.subplots(figsize=(3.4, 3.4), subplot_kw={"polar": True})
         if len(categories) < 3:
-            return _nothing_to_draw(fig, ax, out_dir, "mt_bench_radar", "A radar needs 3 or more categories; the "
+            return _nothing_to_draw(fig, ax, out_dir, f"{bench.name}_radar", "A radar needs 3 or more categories; the "
                                     f"judged answers cover {len(categories)}.")
         for i, score in enumerate(judged):
             values = [score.categories.get(c, np.nan) for c in categories]
@@ -397,5 +401,5 @@ def mt_bench_radar(judged, out_dir: Path) -> list[Path]:
         ax.set_ylim(0, 10)
         ax.set_yticks([2, 4, 6, 8, 10], ["2", "4", "6", "8", "10"], fontsize=6, color="#555555")
         ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.1), frameon=False)
-        ax.set_title("MT-bench per category (1-10), judged here", pad=14)
-        return _save(fig, out_dir, "mt_bench_radar")
+        ax.set_title(f"{bench.label} per category (1-10), judged here", pad=14)
+        return _save(fig, out_dir, f"{bench.name}_radar")

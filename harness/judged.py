@@ -55,8 +55,6 @@ def judged_scores(runs: Iterable[RunResult]) -> list[JudgedScore]:
     return sorted(scores, key=lambda s: -s.value)
 
 
-def published_mt_bench(models: Iterable[str] | None = None) -> list[Score]:
-    """The published MT-bench rows (GPT-4 as judge), best first; all of them, or those of ``models``."""
-    rows = [s for s in load_published() if s.benchmark == "mt_bench"]
-    wanted = set(models) if models is not None else None
-    return sorted((s for s in rows if wanted is None or s.model in wanted), key=lambda s: -s.value)
+def published_judged(bench: str) -> list[Score]:
+    """The published rows of a judged benchmark (MT-bench: GPT-4 as judge), best first."""
+    return sorted((s for s in load_published() if s.benchmark == bench), key=lambda s: -s.value)

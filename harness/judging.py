@@ -213,9 +213,8 @@ def _result(answers: Answers, endpoint: JudgeEndpoint, judgments: list[Judgment]
         metrics={name: MetricValue(value, found.stderrs[name]) for name, value in found.values.items()},
         n=found.questions, num_fewshot=None, output_type="llm_judge", status="complete",
         spec=meta.get("spec", {}),
-        metadata={"benchmark": answers.bench.name, "benchmark_label": answers.bench.label,
-                  "published_metric": "mt_bench_score_1to10", "protocol": "llm-judge", "scale": "1-10",
-                  "comparability": label},
+        metadata={"benchmark": answers.bench.name, "benchmark_label": answers.bench.label, "protocol": "llm-judge",
+                  "scale": "1-10", "comparability": label},
         metric_notes={"score": "mean of every kept rating over both turns (FastChat show_result.py); 95% bootstrap "
                                "interval over questions in provenance.bootstrap"},
         provenance={

@@ -11,7 +11,8 @@ from pathlib import Path
 from harness import arena, charts
 from harness.comparison import load_runs, measured_scores
 from harness.errors import HarnessError
-from harness.judged import JudgedScore, is_judged, judged_scores, published_mt_bench
+from harness.chat_bench import BENCHES
+from harness.judged import JudgedScore, is_judged, judged_scores, published_judged
 from harness.leaderboard import (DEFAULT_BASELINE, DEFAULT_PUBLISHED, DEFAULT_SUITE, MIN_DOCS, Leaderboard, Series,
                                  build, docs, suite_benchmarks, too_few_docs)
 from harness.published import PUBLISHED_CSV, load_published
@@ -108,9 +109,9 @@ JUDGED_COLUMNS = ("model", "source", "judge", "score", "lower", "upper", "questi
                   "locator")
 
 
-def write_judged_table(judged: list[JudgedScore], published, out_dir: Path) -> Path:
-    """``mt_bench.csv``: the scores judged here and the published MT-bench figures, each with its judge."""
-    path = out_dir / "mt_bench.csv"
+def write_judged_table(bench: str, judged: list[JudgedScore], published, out_dir: Path) -> Path:
+    """``<bench>.csv`` (``mt_bench.csv``): the scores judged here and the published figures, each with its judge."""
+    path = out_dir / f"{bench}.csv"
     with path.open("w", encoding="utf-8", newline="") as handle:
         writer = csv.writer(handle, lineterminator="\n")
         writer.writerow(JUDGED_COLUMNS)
@@ -199,7 +200,7 @@ def write_report(
 ) -> list[Path]:
     """Every report file for the runs under ``runs_dir`` (none: published data alone) on ``suite`` (a suite,
     a task, or a comma-separated list of those; see :func:`harness.leaderboard.suite_benchmarks`); judged
-    results there (``harness judge``) get the MT-bench chart and radar, and ``arena_dir`` (``harness arena
+    results there (``harness judge``) get their benchmark's chart and radar, and ``arena_dir`` (``harness arena
     --out``) the Arena chart."""
     out_dir = Path(out_dir)
     runs = load_runs(runs_dir) if runs_dir is not None and Path(runs_dir).is_dir() else []
@@ -223,11 +224,11 @@ def write_report(
     board = build(measured_scores(runs, benchmarks), published, benchmarks, models, baseline)
     chart_files = charts.draw_all(board, out_dir)
     extra = []
-    if judged:
-        published_judged = published_mt_bench()
-        chart_files["MT-bench"] = charts.mt_bench_chart(judged, published_judged, out_dir)
-        chart_files["MT-bench per category"] = charts.mt_bench_radar(judged, out_dir)
-        extra.append(write_judged_table(judged, published_judged, out_dir))
+    for bench in (b for b in BENCHES.values() if any(s.bench == b.name for s in judged)):
+        scores, published_rows = [s for s in judged if s.bench == bench.name], published_judged(bench.name)
+        chart_files[bench.label] = charts.judged_chart(bench, scores, published_rows, out_dir)
+        chart_files[f"{bench.label} per category"] = charts.judged_radar(bench, scores, out_dir)
+        extra.append(write_judged_table(bench.name, scores, published_rows, out_dir))
     if ratings is not None:
         chart_files["Arena ratings"] = charts.arena_chart(ratings, out_dir)
     files = [path for paths in chart_files.values() for path in paths]
