@@ -40,6 +40,7 @@ def _cmd_models(args: argparse.Namespace) -> int:
 
 
 def _cmd_tasks(args: argparse.Namespace) -> int:
+    from harness.chat_bench import BENCHES
     from harness.tasks import catalogue, check_include_paths
 
     include_paths = check_include_paths(tuple(Path(folder) for folder in args.include_path or ()))
@@ -52,6 +53,8 @@ def _cmd_tasks(args: argparse.Namespace) -> int:
     print(_table(("name", "kind", "n-shot", "metric", "protocol", "members", "deviations"), rows))
     print("\nAny lm-eval task, group or tag name, the path of a task YAML, or the tasks of a folder given with "
           "--include-path DIR work with `harness run --tasks` too.")
+    print("Graded by an LLM judge (`harness answer --bench B`, then `harness judge`): "
+          + ", ".join(f"{b.name} ({b.label})" for b in BENCHES.values()) + ".")
     return 0
 
 

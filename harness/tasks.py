@@ -196,8 +196,15 @@ def plan(names: list[str], include_paths: tuple[Path, ...] = ()) -> TaskPlan:
     resolve beside the file; a group's folder is indexed and the group run by name, its members resolving
     there or by name elsewhere). Our and the user's tasks are indexed alone; lm-eval's ~14,700 built-ins
     only when a name needs them."""
+    from harness.chat_bench import BENCHES
+
     include_paths = check_include_paths(tuple(include_paths))
     names = expand(names, include_paths)
+    judged = [name for name in names if name in BENCHES]
+    if judged:
+        raise HarnessError(f"{judged[0]} is graded by an LLM judge, not scored by lm-eval",
+                           f"answer it with `harness answer --model M --bench {judged[0]}`, then grade the answers "
+                           "with `harness judge`")
     specs: dict[str, str] = {}
     for name in names:
         if is_yaml_path(name):

@@ -222,6 +222,9 @@ FAULTS: tuple[Fault, ...] = (
           r"--rounds 10 is too few for a 95% interval",
           files={"battles.jsonl": '{"model_a": "a", "model_b": "b", "winner": "tie"}\n'}),
     # harness answer, harness judge
+    Fault("run a judged benchmark", ("run", "--model", MODEL, "--tasks", "mt_bench", "--output", "{out}"), 2,
+          r"mt_bench is graded by an LLM judge, not scored by lm-eval — answer it with `harness answer --model M "
+          r"--bench mt_bench`, then grade the answers with `harness judge`"),
     Fault("answer an unknown question", ("answer", "--model", MODEL, "--question-ids", "7", "--output", "{out}"), 2,
           r"--question-ids 7 are not questions of this benchmark — give ids between 81 and 160", needs=("mirror",)),
     Fault("answer with no tokens", ("answer", "--model", MODEL, "--max-new-tokens", "0", "--output", "{out}"), 2,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import io
 import json
 import re
@@ -22,10 +23,11 @@ import pytest
 from fastchat.llm_judge import show_result
 from fastchat.llm_judge.common import load_model_answers, temperature_config
 
-from harness import judge
+from harness import judge, runner
+from harness.answers import answer
 from harness.arena import read_battles
 from harness.chat_bench import BENCHES, load_questions
-from harness.core import load_result
+from harness.core import RunSpec, load_result
 from harness.registry import DEFAULT_MODEL, resolve_model
 from harness.templates import load_tokenizer
 from tests.conftest import needs, run_cli
@@ -271,3 +273,19 @@ def test_the_report_draws_mt_bench_beside_gpt4_and_the_arena_chart(server, tmp_p
     page = (report / "index.html").read_text()
     assert all(f"<figcaption>{caption}</figcaption>" in page
                for caption in ("MT-bench", "MT-bench per category", "Arena ratings"))
+
+
+@needs("mirror", "embedded_model")
+def test_sampled_answers_through_transformers_are_reproducible_from_their_seed(tmp_path: Path) -> None:
+    """Question 81 (writing) is sampled at 0.7: the default backend answers it twice from scratch (two output
+    folders, so no cache) with the same answers from the same seed."""
+    spec = RunSpec(model=resolve_model(DEFAULT_MODEL), tasks=(), batch_size="1")
+    loaded = runner.load(dataclasses.replace(spec, chat=True))
+    texts = []
+    for run in ("a", "b"):
+        path = answer(spec, BENCHES["mt_bench"], tmp_path / run, question_ids=(81,), max_new_tokens=24, loaded=loaded)
+        (row,) = _rows(path)
+        assert row["temperature"] == 0.7 and len(row["choices"][0]["turns"]) == 2
+        assert json.loads(path.with_suffix(".json").read_text())["provenance"]["request_cache"]["computed"] == 2
+        texts.append(row["choices"][0]["turns"])
+    assert texts[0] == texts[1]
