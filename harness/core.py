@@ -20,6 +20,7 @@ from typing import Any
 from harness.registry import ModelSpec
 
 SCHEMA = "open-llm-harness/run-result/v1"
+JUDGED = "llm_judge"  # the output type of a result graded by an LLM judge (harness judge), not by lm-eval
 SEEDS: tuple[tuple[str, int], ...] = (("random_seed", 0), ("numpy_random_seed", 1234), ("torch_random_seed", 1234),
                                       ("fewshot_random_seed", 1234))
 # Settings that never change a number (tested): left out of the digest, so an OOM back-off keeps a cell's key.

@@ -6,10 +6,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from harness.core import RunResult
+from harness.core import JUDGED, RunResult
 from harness.published import Score, load_published
-
-JUDGED = "llm_judge"  # the output type of a judged result
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ import numpy as np
 
 from harness import judge, provenance, runner, store
 from harness.chat_bench import Answers, Question, check_answers, load_questions
-from harness.core import SCHEMA, MetricValue, RunResult
+from harness.core import JUDGED, SCHEMA, MetricValue, RunResult
 from harness.data import data_dir
 from harness.errors import HarnessError
 from harness.judge_client import JudgeEndpoint, judge_all
@@ -211,7 +211,7 @@ def _result(answers: Answers, endpoint: JudgeEndpoint, judgments: list[Judgment]
     return RunResult(
         model=answers.model, task=answers.bench.name, kind="task", primary_metric="score",
         metrics={name: MetricValue(value, found.stderrs[name]) for name, value in found.values.items()},
-        n=found.questions, num_fewshot=None, output_type="llm_judge", status="complete",
+        n=found.questions, num_fewshot=None, output_type=JUDGED, status="complete",
         spec=meta.get("spec", {}),
         metadata={"benchmark": answers.bench.name, "benchmark_label": answers.bench.label, "protocol": "llm-judge",
                   "scale": "1-10", "comparability": label},

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 from scipy.stats import binomtest, bootstrap
 
-from harness.core import ResultFileError, RunResult, load_result, load_samples
+from harness.core import JUDGED, ResultFileError, RunResult, load_result, load_samples
 from harness.errors import HarnessError
 
 
@@ -64,6 +64,9 @@ def paired_bootstrap(x: np.ndarray, y: np.ndarray, iterations: int = 10_000, see
 def _correctness(result_path: Path) -> tuple[RunResult, dict[tuple[str, int], float]]:
     try:
         result = load_result(result_path)
+        if result.output_type == JUDGED:
+            raise HarnessError(f"{result_path} is a judged {result.task} result, with no per-doc samples to pair",
+                               "compare judged models with `harness judge A B --mode pairwise`, then `harness arena`")
         records = load_samples(result.samples_path or Path(result_path).with_suffix(".samples.jsonl"))
     except (OSError, ResultFileError) as exc:
         raise HarnessError(f"cannot read run {result_path} ({exc})",

@@ -239,6 +239,11 @@ FAULTS: tuple[Fault, ...] = (
     Fault("judge address not http", ("judge", "{tmp}/a.jsonl", "--judge-base-url", "ftp://judge", "--judge-model",
                                      "gpt-4", "--out", "{out}"), 2, r"--judge-base-url 'ftp://judge' is not an http\(s\) address",
           files={"a.jsonl": json.dumps(_ANSWER)}),
+    Fault("compare a judged result", ("compare", "{tmp}/judged.json", "{tmp}/judged.json"), 2,
+          r"judged\.json is a judged mt_bench result, with no per-doc samples to pair — compare judged models with "
+          r"`harness judge A B --mode pairwise`", files={"judged.json": json.dumps({
+              "schema": "open-llm-harness/run-result/v1", "model": "m", "task": "mt_bench", "primary_metric": "score",
+              "metrics": {"score": {"value": 6.0, "stderr": 0.3}}, "n": 80, "output_type": "llm_judge"})}),
     Fault("judge pairwise with one model", ("judge", "{tmp}/a.jsonl", *JUDGE, "--mode", "pairwise"), 2,
           r"--mode pairwise needs the answer files of two or more models", files={"a.jsonl": json.dumps(_ANSWER)}),
     Fault("judge unreachable", ("judge", "{tmp}/a.jsonl", "--judge-base-url", "http://127.0.0.1:9/v1", "--judge-model",
