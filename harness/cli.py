@@ -214,7 +214,8 @@ def _cmd_answer(args: argparse.Namespace) -> int:
     try:
         ids = tuple(int(i) for i in args.question_ids.split(",") if i.strip()) if args.question_ids else ()
     except ValueError:
-        raise HarnessError(f"--question-ids {args.question_ids!r} is not a list of numbers", "e.g. --question-ids 81,82") from None
+        raise HarnessError(f"--question-ids {args.question_ids!r} is not a list of numbers",
+                           "give comma-separated question ids, e.g. --question-ids 81,82") from None
     spec = RunSpec(model=_model(args), tasks=(), batch_size=args.batch_size, device=args.device or default_device(),
                    dtype=args.dtype, backend=args.backend, chat=True, system=args.system, base_url=args.base_url,
                    tokenizer=Path(args.tokenizer) if args.tokenizer else None)
@@ -254,7 +255,8 @@ def _cmd_judge(args: argparse.Namespace) -> int:
                       if value.value is not None]))
         counts = result.provenance["judgments_count"]
         print(f"{result.n} questions, {counts['total']} judgments ({counts['no_rating']} without a rating, "
-              f"{counts['out_of_range']} out of 1-10, left out); {result.metadata['comparability']}; wrote {result.path}")
+              f"{counts['out_of_range']} out of 1-10, left out); {result.metadata['comparability']}; "
+              f"wrote {result.path}")
     return 0
 
 

@@ -96,12 +96,9 @@ def _ask_once(endpoint: JudgeEndpoint, messages: Messages) -> str:
 
 def ask(endpoint: JudgeEndpoint, messages: Messages) -> str:
     """One judgment, retried with exponential backoff (0.5 s, 1 s, 2 s … at most 16 s between tries)."""
-    for attempt in Retrying(stop=stop_after_attempt(endpoint.retries), reraise=True,
-                            wait=wait_exponential(multiplier=0.5, min=0.5, max=16),
-                            retry=retry_if_exception_type(_Retryable)):
-        with attempt:
-            return _ask_once(endpoint, messages)
-    raise AssertionError("unreachable: tenacity re-raises the last failure")
+    retrying = Retrying(stop=stop_after_attempt(endpoint.retries), retry=retry_if_exception_type(_Retryable),
+                        wait=wait_exponential(multiplier=0.5, min=0.5, max=16), reraise=True)
+    return retrying(_ask_once, endpoint, messages)
 
 
 def _failure(endpoint: JudgeEndpoint, exc: Exception, cache_path: Path, received: int) -> HarnessError:

@@ -16,6 +16,7 @@ Pairwise grading judges every turn of two models' answers in both orders with ``
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import re
 import time
@@ -185,8 +186,7 @@ def judge_single(answers: Answers, endpoint: JudgeEndpoint, out: Path, rounds: i
     judgments_path = out / f"{stem}.judgments.jsonl"
     store.write_jsonl(judgments_path, (asdict(j) for j in judgments))
     path = out / f"{stem}.json"
-    result = RunResult(**{**result.__dict__, "provenance": {**result.provenance, "judgments": judgments_path.name},
-                          "path": path})
+    result = dataclasses.replace(result, provenance={**result.provenance, "judgments": judgments_path.name}, path=path)
     store.write_json(path, result.to_json())
     return result
 

@@ -237,7 +237,8 @@ FAULTS: tuple[Fault, ...] = (
                                                                                           "question_id": 5})},
           needs=("mirror",)),
     Fault("judge address not http", ("judge", "{tmp}/a.jsonl", "--judge-base-url", "ftp://judge", "--judge-model",
-                                     "gpt-4", "--out", "{out}"), 2, r"--judge-base-url 'ftp://judge' is not an http\(s\) address",
+                                     "gpt-4", "--out", "{out}"), 2,
+          r"--judge-base-url 'ftp://judge' is not an http\(s\) address",
           files={"a.jsonl": json.dumps(_ANSWER)}),
     Fault("compare a judged result", ("compare", "{tmp}/judged.json", "{tmp}/judged.json"), 2,
           r"judged\.json is a judged mt_bench result, with no per-doc samples to pair — compare judged models with "
