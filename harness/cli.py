@@ -15,8 +15,6 @@ from pathlib import Path
 
 from harness.errors import HarnessError
 
-# The --backend names (harness.backends.BACKENDS, kept here so building the parser imports no torch).
-BACKEND_NAMES = ("harness", "hf", "llama-cpp", "openai-compatible", "vllm")
 
 
 def _table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
@@ -345,6 +343,7 @@ def _sweep_doc() -> str:
 def build_parser() -> argparse.ArgumentParser:
     from harness import checks
     from harness import export as export_formats
+    from harness.backend_kinds import BACKENDS
 
     parser = argparse.ArgumentParser(prog="harness", description=__doc__)
     common = argparse.ArgumentParser(add_help=False)
@@ -365,10 +364,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--limit", type=int, help="evaluate only the first N docs of each (sub)task")
     run.add_argument("--num-fewshot", type=int, help="override the task's pinned number of few-shot examples")
     run.add_argument("--batch-size", default="8", help="batch size, or auto (default 8)")
-    run.add_argument("--backend", choices=BACKEND_NAMES, default="harness",
-                     help="harness: transformers with prefix-tree scoring (default); hf: lm-eval's hf backend; "
-                          "llama-cpp: GGUF files through llama.cpp; openai-compatible: a server (--base-url); "
-                          "vllm: lm-eval's vLLM backend")
+    run.add_argument("--backend", choices=tuple(BACKENDS), default="harness",
+                     help="; ".join(f"{b.name}: {b.summary}" for b in BACKENDS.values()))
     run.add_argument("--base-url", help="for --backend openai-compatible: the server's API root, e.g. "
                                         "http://127.0.0.1:8000/v1 (API key from $HARNESS_API_KEY or $OPENAI_API_KEY)")
     run.add_argument("--tokenizer", help="a tokenizer folder or tokenizer.json to use instead of the model's")
@@ -441,7 +438,7 @@ def build_parser() -> argparse.ArgumentParser:
     answer.add_argument("--question-ids", help="answer only these questions (comma-separated ids)")
     answer.add_argument("--max-new-tokens", type=int, default=1024, help="tokens per answer turn (default: %(default)s)")
     answer.add_argument("--seed", type=int, default=0, help="sampling seed (default: %(default)s)")
-    answer.add_argument("--backend", choices=BACKEND_NAMES, default="harness", help="as for `harness run`")
+    answer.add_argument("--backend", choices=tuple(BACKENDS), default="harness", help="as for `harness run`")
     answer.add_argument("--base-url", help="for --backend openai-compatible: the server's API root")
     answer.add_argument("--tokenizer", help="a tokenizer folder or tokenizer.json to use instead of the model's")
     answer.add_argument("--batch-size", default="1", help=argparse.SUPPRESS)

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness.backend_kinds import BACKENDS
 from harness.registry import ModelSpec
 
 SCHEMA = "open-llm-harness/run-result/v1"
@@ -51,13 +52,10 @@ class RunSpec:
 
     @property
     def effective_dtype(self) -> str:
-        """The weights' dtype as computed in: ``--dtype``, else the registry's; a GGUF file or a server decides
-        for the llama-cpp and openai-compatible backends."""
-        if self.backend == "llama-cpp":
-            return "as stored in the GGUF file"
-        if self.backend == "openai-compatible":
-            return "the server's"
-        return self.dtype or self.model.dtype
+        """The weights' dtype as computed in: ``--dtype``, else the registry's, unless the backend decides
+        (a GGUF file's own types for llama-cpp, the server's for openai-compatible)."""
+        known = BACKENDS.get(self.backend)
+        return (known.reported_dtype if known else None) or self.dtype or self.model.dtype
 
     @property
     def seed_kwargs(self) -> dict[str, int]:

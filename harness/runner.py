@@ -21,6 +21,7 @@ from typing import Any
 import datasets
 
 from harness import checks, data, provenance, results, sandbox, store
+from harness.backend_kinds import backend
 from harness.core import RunResult, RunSpec
 from harness.errors import HarnessError
 from harness.paths import RUNS_DIR
@@ -29,7 +30,6 @@ from harness.task_hooks import ALLOW_CODE_EXECUTION
 from harness.tasks import TaskPlan, all_yaml_files, catalogue, config_of, leaf_configs, plan
 from harness.templates import check_chat_options, install_chat_template, load_tokenizer
 
-_TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "tokenizer_config.json", "vocab.json")
 _EXPECTED_WARNINGS = ("Custom kwargs can be passed", "num_fewshot > 0 but fewshot_split is None")
 REQUEST_CACHE_DIR = ".request-cache"
 
@@ -52,39 +52,15 @@ def _quiet_expected_warnings() -> None:
     datasets.disable_progress_bars()
 
 
-def _backend_kwargs(spec: RunSpec) -> dict[str, Any]:
-    """What the spec's backend is constructed with: weights (GGUF, folder or hub id), or a server."""
-    model = spec.model
-    if spec.backend == "openai-compatible":
-        if not spec.base_url:
-            raise HarnessError("--backend openai-compatible needs the server's address",
-                               "pass --base-url, e.g. --base-url http://127.0.0.1:8000/v1")
-        return {"base_url": spec.base_url, "model": model.hub_id or model.name,
-                "tokenizer": load_tokenizer(model, spec.tokenizer)}
-    if model.gguf_path is not None:
-        weights = {"pretrained": str(model.gguf_path.parent), "gguf_file": model.gguf_path.name}
-    elif spec.backend == "llama-cpp":
-        raise HarnessError(f"--backend llama-cpp runs GGUF files, and {model.name} is not one",
-                           "pass a .gguf file as --model, or use --backend harness")
-    elif model.local_path is not None:
-        if spec.tokenizer is None and not any((model.local_path / name).is_file() for name in _TOKENIZER_FILES):
-            raise HarnessError(f"model folder {model.local_path} has no tokenizer files ({', '.join(_TOKENIZER_FILES)})",
-                               "copy the model's tokenizer files into the folder, or pass --tokenizer")
-        weights = {"pretrained": str(model.local_path)}
-    else:
-        weights = {"pretrained": model.hub_id, "revision": model.revision}
-    if spec.tokenizer is not None and spec.backend in ("harness", "hf"):
-        weights["tokenizer"] = load_tokenizer(model, spec.tokenizer)
-    return {**weights, "device": spec.device, "batch_size": spec.batch_size, "dtype": spec.effective_dtype}
-
-
 def load_model(spec: RunSpec):
     """The spec's backend (``--backend``) for its model, with the chat template installed for ``--chat``."""
     from harness.backends import backend_class
 
-    kwargs = _backend_kwargs(spec)
+    kind = backend(spec.backend)
+    kind.check_available(spec.device)
+    kwargs = kind.build(spec)
     try:
-        lm = backend_class(spec.backend)(**kwargs)
+        lm = backend_class(kind)(**kwargs)
     except ImportError as exc:
         raise HarnessError(f"--backend {spec.backend} needs the package {exc.name or exc}, which is not installed",
                            "install it (vLLM needs a GPU machine: pip install vllm), or choose another --backend") from None
@@ -97,7 +73,9 @@ def load_model(spec: RunSpec):
     if spec.chat:
         if getattr(lm, "tokenizer", None) is None:  # llama.cpp tokenizes itself; the template renders with HF's
             lm.tokenizer = load_tokenizer(spec.model, spec.tokenizer)
-        install_chat_template(spec.model, lm.tokenizer)
+        jinja = install_chat_template(spec.model, lm.tokenizer)
+        if hasattr(lm, "hf_chat_template"):  # lm-eval's vLLM model renders with its own copy of the template
+            lm.hf_chat_template = jinja
     return lm
 
 
@@ -126,6 +104,7 @@ def _build(manager, name: str, spec: str) -> dict[str, Any]:
 def preflight(spec: RunSpec) -> TaskPlan:
     """Check settings, tasks, YAML, data and permissions before any model is loaded; returns what to run."""
     checks.spec(spec)
+    backend(spec.backend).check_available(spec.device)
     _quiet_expected_warnings()
     check_chat_options(spec.model, spec.chat, spec.system)
     tasks = plan(list(spec.tasks), spec.include_paths)
@@ -375,7 +354,8 @@ def evaluate(spec: RunSpec, output_dir: Path = RUNS_DIR, loaded: Loaded | Callab
     checks.writable_folder(output_dir, "--output")
     loaded = loaded or load
     lm, model_info = loaded(spec) if callable(loaded) else loaded
-    cache = cache or request_cache_path(spec, output_dir)
+    if cache is None and backend(spec.backend).request_cache:
+        cache = request_cache_path(spec, output_dir)
     stamp = provenance.utc_now().strftime("%Y%m%dT%H%M%SZ")
     with code_execution(spec):
         return [result for name in tasks.names

@@ -126,7 +126,7 @@ def load_sweep(path: Path, default_device: str | None = None) -> Sweep:
     Cells without a ``device`` run on ``default_device`` (the Ray executor passes ``cuda`` when its
     cluster has GPUs), else on this machine's CUDA when present, else on the CPU.
     """
-    from harness.backends import BACKENDS
+    from harness.backend_kinds import BACKENDS
     from harness.registry import resolve_model
     from harness.runner import default_device as local_device
     from harness.tasks import check_include_paths, expand, is_yaml_path, plan

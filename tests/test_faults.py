@@ -3,6 +3,7 @@ no traceback, its message, and no file left behind; and the README's table is th
 
 from __future__ import annotations
 
+import importlib.util
 import re
 import subprocess
 from collections.abc import Iterator
@@ -59,6 +60,8 @@ def test_bad_input_gets_one_line_and_leaves_nothing(fault: faults.Fault, tmp_pat
         pytest.skip("; ".join(missing))
     if "no_cuda" in fault.needs and not _no_cuda():
         pytest.skip("this machine has CUDA: the case of a machine without it does not apply")
+    if "no_vllm" in fault.needs and importlib.util.find_spec("vllm") is not None:
+        pytest.skip("vLLM is installed here: the case of a machine without it does not apply")
     places = {"tmp": str(tmp_path), "out": str(tmp_path / "out"), "data": str(faults.DATA), "server": server.url,
               "tasks": str(TASKS_DIR)}
     for name, content in fault.files.items():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
 import pytest
@@ -65,8 +66,18 @@ def test_folder_without_config_and_non_gguf_file_are_rejected(tmp_path: Path) ->
         resolve_model(str(fake))
 
 
-def test_cli_backend_choices_are_the_registered_backends() -> None:
-    from harness.backends import BACKENDS
-    from harness.cli import BACKEND_NAMES
+def test_every_backend_is_described_once_and_its_lm_eval_model_resolves() -> None:
+    from harness.backend_kinds import BACKENDS
+    from harness.backends import backend_class
+    from harness.cli import build_parser
 
-    assert BACKEND_NAMES == tuple(BACKENDS)
+    commands = build_parser()._subparsers._group_actions[0].choices
+    for command in ("run", "answer"):
+        (choice,) = [a for a in commands[command]._actions if a.dest == "backend"]
+        assert choice.choices == tuple(BACKENDS)
+    for kind in BACKENDS.values():
+        if kind.package and importlib.util.find_spec(kind.package) is None:  # vLLM here: refused before any work
+            with pytest.raises(HarnessError, match=rf"--backend {kind.name} needs the package {kind.package}"):
+                kind.check_available("cuda")
+            continue
+        assert backend_class(kind).__name__ in {"PrefixSharingLM", "HFLM", "LlamaCppLM", "OpenAICompatibleLM", "VLLM"}

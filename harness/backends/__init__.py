@@ -8,26 +8,20 @@ OpenAI-compatible server. lm-eval's models are imported first, so ``hf`` and ``v
 import lm_eval.models  # noqa: F401  (registers lm-eval's built-in models before ours)
 from lm_eval.api.registry import get_model, register_model
 
+from harness.backend_kinds import BACKENDS, Backend
 from harness.backends.llama_cpp import LlamaCppLM
 from harness.backends.openai_compatible import OpenAICompatibleLM
 from harness.backends.prefix import PrefixSharingLM, ScoringStats
 
-register_model("harness-hf")(PrefixSharingLM)
-register_model("harness-llama-cpp")(LlamaCppLM)
-register_model("harness-openai-compatible")(OpenAICompatibleLM)
-
-BACKENDS = {
-    "harness": "harness-hf",
-    "hf": "hf",
-    "llama-cpp": "harness-llama-cpp",
-    "openai-compatible": "harness-openai-compatible",
-    "vllm": "vllm",
-}
+register_model(BACKENDS["harness"].lm_eval_model)(PrefixSharingLM)
+register_model(BACKENDS["llama-cpp"].lm_eval_model)(LlamaCppLM)
+register_model(BACKENDS["openai-compatible"].lm_eval_model)(OpenAICompatibleLM)
 
 
-def backend_class(name: str):
-    """The lm-eval model class behind a ``--backend`` name."""
-    return get_model(BACKENDS[name])
+
+def backend_class(kind: Backend):
+    """The lm-eval model class of a backend (``harness.backend_kinds.BACKENDS``)."""
+    return get_model(kind.lm_eval_model)
 
 
-__all__ = ["BACKENDS", "LlamaCppLM", "OpenAICompatibleLM", "PrefixSharingLM", "ScoringStats", "backend_class"]
+__all__ = ["LlamaCppLM", "OpenAICompatibleLM", "PrefixSharingLM", "ScoringStats", "backend_class"]

@@ -1,0 +1,115 @@
+"""What each ``--backend`` is, in one place: its lm-eval model name, how it is built from a run spec, the dtype
+a result reports for it, whether it needs a GPU, whether its answers go through the request cache, and which
+package (and extra) provides it.
+
+The CLI's ``--backend`` choices, the sweep file's check, the runner's construction and the results'
+provenance all read :data:`BACKENDS`; a new backend is its module under ``harness/backends/`` (registered with
+lm-eval there) plus its row here. Nothing here imports torch or a backend, so the CLI's parser stays fast.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from harness.errors import HarnessError
+
+if TYPE_CHECKING:
+    from harness.core import RunSpec
+
+_TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "tokenizer_config.json", "vocab.json")
+
+
+@dataclass(frozen=True)
+class Backend:
+    """One ``--backend``."""
+
+    name: str
+    lm_eval_model: str  # its name in lm-eval's model registry
+    summary: str  # for --help
+    build: Callable[[RunSpec], dict[str, Any]]  # the lm-eval model's constructor arguments
+    package: str | None = None  # the module that must be importable (None: always there)
+    install: str = ""  # how to get that package
+    needs_gpu: bool = False
+    reported_dtype: str | None = None  # what a result says of the weights' dtype (None: the spec's)
+    request_cache: bool = True  # every answer kept in the run's request cache (resumable)
+
+    def check_available(self, device: str) -> None:
+        """One line, before any model work, when this backend cannot run here."""
+        if self.package and importlib.util.find_spec(self.package) is None:
+            raise HarnessError(f"--backend {self.name} needs the package {self.package}, which is not installed",
+                               f"{self.install}, or choose another --backend")
+        if self.needs_gpu and device != "cuda":
+            raise HarnessError(f"--backend {self.name} runs on a GPU, and this run's device is {device}",
+                               "run on a CUDA machine with --device cuda, or choose another --backend")
+
+
+def _weights(spec: RunSpec) -> dict[str, Any]:
+    """Where the weights are: a GGUF file (folder + file name), a local folder, or a hub id at a revision."""
+    model = spec.model
+    if model.gguf_path is not None:
+        return {"pretrained": str(model.gguf_path.parent), "gguf_file": model.gguf_path.name}
+    if model.local_path is not None:
+        if spec.tokenizer is None and not any((model.local_path / name).is_file() for name in _TOKENIZER_FILES):
+            raise HarnessError(f"model folder {model.local_path} has no tokenizer files ({', '.join(_TOKENIZER_FILES)})",
+                               "copy the model's tokenizer files into the folder, or pass --tokenizer")
+        return {"pretrained": str(model.local_path)}
+    return {"pretrained": model.hub_id, "revision": model.revision}
+
+
+def _running(spec: RunSpec) -> dict[str, Any]:
+    return {"device": spec.device, "batch_size": spec.batch_size, "dtype": spec.effective_dtype}
+
+
+def _transformers(spec: RunSpec) -> dict[str, Any]:
+    from harness.templates import load_tokenizer
+
+    tokenizer = {"tokenizer": load_tokenizer(spec.model, spec.tokenizer)} if spec.tokenizer is not None else {}
+    return {**_weights(spec), **tokenizer, **_running(spec)}
+
+
+def _llama_cpp(spec: RunSpec) -> dict[str, Any]:
+    if spec.model.gguf_path is None:
+        raise HarnessError(f"--backend llama-cpp runs GGUF files, and {spec.model.name} is not one",
+                           "pass a .gguf file as --model, or use --backend harness")
+    return {**_weights(spec), **_running(spec)}
+
+
+def _server(spec: RunSpec) -> dict[str, Any]:
+    from harness.templates import load_tokenizer
+
+    if not spec.base_url:
+        raise HarnessError("--backend openai-compatible needs the server's address",
+                           "pass --base-url, e.g. --base-url http://127.0.0.1:8000/v1")
+    return {"base_url": spec.base_url, "model": spec.model.hub_id or spec.model.name,
+            "tokenizer": load_tokenizer(spec.model, spec.tokenizer)}
+
+
+def _vllm(spec: RunSpec) -> dict[str, Any]:
+    if spec.model.gguf_path is not None:  # lm-eval's vLLM model reads the config with AutoConfig, which takes no GGUF
+        raise HarnessError(f"--backend vllm runs Hugging Face weights, and {spec.model.name} is a GGUF file",
+                           "give vLLM the model's hub id or folder, or run the GGUF with --backend llama-cpp")
+    weights = _weights(spec)
+    tokenizer = {"tokenizer": str(spec.tokenizer)} if spec.tokenizer is not None else {}
+    return {**weights, **tokenizer, "batch_size": spec.batch_size, "dtype": spec.effective_dtype}
+
+
+BACKENDS: dict[str, Backend] = {backend.name: backend for backend in (
+    Backend("harness", "harness-hf", "transformers with prefix-tree scoring (default)", _transformers),
+    Backend("hf", "hf", "lm-eval's hf backend", _transformers),
+    Backend("llama-cpp", "harness-llama-cpp", "GGUF files through llama.cpp", _llama_cpp, package="llama_cpp",
+            install="pip install 'open-llm-harness[gguf]' (it compiles llama.cpp: ~14 minutes on 2 idle cores)",
+            reported_dtype="as stored in the GGUF file"),
+    Backend("openai-compatible", "harness-openai-compatible", "a server (--base-url)", _server,
+            reported_dtype="the server's"),
+    Backend("vllm", "vllm", "lm-eval's vLLM backend (GPU)", _vllm, package="vllm",
+            install="pip install vllm on a machine with an NVIDIA GPU", needs_gpu=True),
+)}
+
+
+def backend(name: str, where: str = "--backend") -> Backend:
+    if name not in BACKENDS:
+        raise HarnessError(f"{where} {name!r} is not a backend", f"use one of {', '.join(BACKENDS)}")
+    return BACKENDS[name]
