@@ -138,7 +138,8 @@ def test_out_of_memory_backs_off_then_fails_the_cell_clearly(tmp_path: Path, mon
     sweep = _tiny_cell(tmp_path)
     cell = sweep.cells[0]
     lm, _ = _LoadedModel.get(cell.spec)
-    forward = lm.model.forward
+    decoder = lm.model.get_decoder()  # the scorer runs the decoder, then the output layer where it reads
+    forward = decoder.forward
     seen: list[int] = []
 
     def oom_above_two_rows(*args, **kwargs):
@@ -148,7 +149,7 @@ def test_out_of_memory_backs_off_then_fails_the_cell_clearly(tmp_path: Path, mon
             raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB")
         return forward(*args, **kwargs)
 
-    monkeypatch.setattr(lm.model, "forward", oom_above_two_rows)
+    monkeypatch.setattr(decoder, "forward", oom_above_two_rows)
     monkeypatch.setattr(lm, "max_pack_tokens", 1)  # one answer per sequence: a doc's answers are a batch of 4
     outcome = run_cell(cell, sweep.output)
     assert outcome.state == "computed", outcome.reason
@@ -156,7 +157,7 @@ def test_out_of_memory_backs_off_then_fails_the_cell_clearly(tmp_path: Path, mon
     assert seen.count(4) == 1 and max(seen[seen.index(4) + 1 :]) == 2, seen
     reference = load_sweep(_sweep(tmp_path, tmp_path / "reference", [{"model": str(cell.spec.model.local_path),
                                                                       "batch_size": 1}], ["arc_easy"], 6))
-    monkeypatch.setattr(lm.model, "forward", forward)
+    monkeypatch.setattr(decoder, "forward", forward)
     expected = run_cell(reference.cells[0], reference.output)
     assert json.loads(Path(outcome.result).read_text())["metrics"] == json.loads(Path(expected.result).read_text())["metrics"]
 

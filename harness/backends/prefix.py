@@ -144,7 +144,9 @@ class ScoringStats:
     distinct: int = 0
     rows: int = 0
     nodes: int = 0
-    tokens_forwarded: int = 0
+    tokens_forwarded: int = 0  # real tokens through the model
+    padding_tokens: int = 0  # pad positions of batched suffixes (forwarded too, never read)
+    forward_calls: int = 0
 
 
 @dataclass(frozen=True)
@@ -227,6 +229,20 @@ def tree_attention_supported(model) -> bool:
             and getattr(config, "sliding_window", None) is None)
 
 
+# Config fields of models whose logits are more than the output layer applied to the last hidden state.
+_LOGIT_TRANSFORMS = ("final_logit_softcapping", "logit_scale", "logits_scaling", "output_multiplier_scale")
+
+
+def split_output_layer(model) -> tuple[torch.nn.Module, torch.nn.Module] | None:
+    """(decoder, output layer) when ``model``'s logits are exactly ``output_layer(decoder(...)[0])``, so the
+    output layer can be applied only where a continuation token is predicted; None otherwise."""
+    config = model.config.get_text_config()
+    if any(getattr(config, name, None) not in (None, 1, 1.0) for name in _LOGIT_TRANSFORMS):
+        return None
+    decoder, head = getattr(model, "get_decoder", lambda: None)(), model.get_output_embeddings()
+    return (decoder, head) if isinstance(decoder, torch.nn.Module) and isinstance(head, torch.nn.Linear) else None
+
+
 def _kv_bytes_per_token(config, dtype: torch.dtype) -> int:
     """Bytes of cached keys and values per token, from the model config."""
     config = config.get_text_config() if hasattr(config, "get_text_config") else config
@@ -241,6 +257,7 @@ class PrefixSharingLM(HFLM):
 
     min_shared_prefix = 8
     max_pack_tokens = 256  # the largest token tree packed into one sequence from several suffixes
+    min_fill = 0.8  # a batch's shortest pack has at least this share of its longest one's tokens
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -251,6 +268,7 @@ class PrefixSharingLM(HFLM):
             log.warning("%s cannot reuse a KV cache here: falling back to lm-eval's scoring",
                         type(self.model).__name__)
         self._tree_attention = self._kv_cache_ok and tree_attention_supported(self.model)
+        self._split = split_output_layer(self.model) if self._kv_cache_ok else None
         if self._kv_cache_ok and not self._tree_attention:
             log.info("%s: no tree attention (needs sdpa or eager attention, position ids and no sliding "
                      "window); suffixes are scored one per sequence", type(self.model).__name__)
@@ -303,6 +321,7 @@ class PrefixSharingLM(HFLM):
         ids = torch.tensor([extension], dtype=torch.long, device=self.device)
         cache = self.model(ids, past_key_values=cache, use_cache=True, logits_to_keep=1).past_key_values
         self.stats.nodes += 1
+        self.stats.forward_calls += 1
         self.stats.tokens_forwarded += len(extension)
         self._score_leaves(work, node.leaves, cache, node.depth)
         for i, child in enumerate(node.children):
@@ -334,21 +353,26 @@ class PrefixSharingLM(HFLM):
 
     @torch.no_grad()
     def _score_leaves(self, work: _Pass, leaves: list[int], cache, depth: int) -> None:
-        """Score ``leaves`` as batches of packed suffixes (past ``depth``) against ``cache``, longest first."""
+        """Score ``leaves`` as batches of packed suffixes (past ``depth``) against ``cache``, longest first.
+
+        A batch holds packs of similar length (none shorter than :attr:`min_fill` of the batch's longest), so
+        padding stays small; its size is the batch size, or (``auto``) what fits at that length."""
         packs = plan_packs(work.rows, leaves, depth, self.max_pack_tokens if self._tree_attention else None)
         packs.sort(key=lambda p: -len(p.tokens))
         start = 0
-        batch = None
         while start < len(packs):
-            batch = batch or self._rows_per_batch(depth, len(packs[start].tokens), work.override_bs)
-            chunk = packs[start : start + batch]
+            width = len(packs[start].tokens)
+            end, most = start + 1, start + self._rows_per_batch(depth, width, work.override_bs)
+            while end < min(most, len(packs)) and len(packs[end].tokens) >= self.min_fill * width:
+                end += 1
+            chunk = packs[start:end]
             try:
                 answers = self._score_chunk(work, chunk, cache, depth)
             except (torch.OutOfMemoryError, RuntimeError) as exc:
-                if not out_of_memory(exc) or batch == 1:
+                if not out_of_memory(exc) or len(chunk) == 1:
                     raise
-                batch = self._oom_cap = min(batch, len(chunk)) // 2  # back off, for this and later chunks
-                log.warning("out of memory: scoring batch size lowered to %d", batch)
+                self._oom_cap = len(chunk) // 2  # back off, for this and later chunks
+                log.warning("out of memory: scoring batch size lowered to %d", self._oom_cap)
                 if torch.cuda.is_available():
                     torch.cuda.empty_cache()
                 continue
@@ -375,23 +399,25 @@ class PrefixSharingLM(HFLM):
     @torch.no_grad()
     def _score_chunk(self, work: _Pass, chunk: list[Pack], cache, depth: int) -> dict:
         """One forward pass over a batch of packs; each request's (log-likelihood, is_greedy)."""
-        rows = work.rows
         width = max(len(p.tokens) for p in chunk)
         ids = torch.full((len(chunk), width), self.tokenizer.pad_token_id or 0, dtype=torch.long,
                          device=self.device)
         for i, p in enumerate(chunk):
             ids[i, : len(p.tokens)] = torch.tensor(p.tokens, dtype=torch.long)
         self.stats.tokens_forwarded += sum(len(p.tokens) for p in chunk)
+        self.stats.padding_tokens += len(chunk) * width - sum(len(p.tokens) for p in chunk)
+        self.stats.forward_calls += 1
         # Where each request's continuation is predicted: (pack, pack positions).
         targets: dict[tuple[int, int], tuple[int, tuple[int, ...]]] = {}
         for i, p in enumerate(chunk):
             for r in p.rows:
                 for request in work.wanted[r]:
                     targets[r, request] = (i, p.paths[r][len(p.paths[r]) - len(work.requests[request][1]):])
-        # Only the positions that predict a continuation token go through the output layer.
-        keep = sorted({q for _, positions in targets.values() for q in positions})
-        column = {q: k for k, q in enumerate(keep)}
-        kwargs: dict = {"logits_to_keep": torch.tensor(keep, device=self.device)}
+        # Only the positions that predict a continuation token go through the output layer: each row's own
+        # (decoder, then output layer on the gathered states), else the union of all rows' (logits_to_keep).
+        wanted = sorted({(i, q) for i, positions in targets.values() for q in positions})
+        keep = sorted({q for _, q in wanted})
+        kwargs: dict = {} if self._split else {"logits_to_keep": torch.tensor(keep, device=self.device)}
         if self._tree_attention:
             positions = torch.full((len(chunk), width), depth, dtype=torch.long)
             for i, p in enumerate(chunk):
@@ -402,10 +428,20 @@ class PrefixSharingLM(HFLM):
             expanded = copy.deepcopy(cache)
             expanded.batch_repeat_interleave(len(chunk))
             kwargs |= {"past_key_values": expanded, "use_cache": True}
-        logits = self.model(ids, **kwargs).logits  # [batch, len(keep), vocab]
+        if self._split:
+            decoder, head = self._split
+            hidden = decoder(ids, **kwargs).last_hidden_state  # [batch, width, hidden]
+            at = torch.tensor(wanted, dtype=torch.long, device=self.device)
+            logits = head(hidden[at[:, 0], at[:, 1]])  # [len(wanted), vocab]
+            index = {pair: k for k, pair in enumerate(wanted)}
+            logits_of = lambda i, positions: logits[[index[i, q] for q in positions]]  # noqa: E731
+        else:
+            kept = self.model(ids, **kwargs).logits  # [batch, len(keep), vocab]
+            column = {q: k for k, q in enumerate(keep)}
+            logits_of = lambda i, positions: kept[i, [column[q] for q in positions]]  # noqa: E731
         answers: dict[int, dict[int, tuple[float, bool]]] = {r: {} for p in chunk for r in p.rows}
         for (r, request), (i, positions) in targets.items():
-            selected = logits[i, [column[q] for q in positions]]  # full output vocab, as lm-eval
+            selected = logits_of(i, positions)  # full output vocab, as lm-eval
             logprobs = F.log_softmax(selected, dim=-1, dtype=self.softmax_dtype)
             target = torch.tensor(work.requests[request][1], dtype=torch.long, device=self.device)
             picked = logprobs.gather(-1, target.unsqueeze(-1)).squeeze(-1)
