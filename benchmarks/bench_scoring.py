@@ -3,9 +3,11 @@
 For each task the two backends score the same lm-eval requests in interleaved repetitions
 (lm-eval at each of its batch sizes, then ours; repeated). Reported per task: the median wall time of
 lm-eval at its best batch size and of ours, the speed ratio, model tokens forwarded per doc (ours:
-counted; lm-eval: every request's full input, before padding), the size of the prefix tree of all the
-case's requests per doc (the least any exact scorer must forward), peak RSS growth during each
-backend's calls, and the largest absolute log-likelihood difference.
+counted; lm-eval: its distinct model inputs, before padding: it runs a doc's one-token choices once), the
+size of the prefix tree of all the case's requests per doc (the least any exact scorer must forward),
+forward calls per 100 docs and the share of padding in the positions forwarded (both counted by a hook on
+the model's decoder), peak RSS growth during each backend's calls, and the largest absolute
+log-likelihood difference.
 
     python benchmarks/bench_scoring.py --docs 200 --reps 2 --ref-batch-sizes 1,8,32 [--device cuda --dtype bfloat16]
 """
@@ -65,6 +67,22 @@ class PeakRss:
         return (self.peak - self.start) / 2**20
 
 
+class ForwardCounter:
+    """Forward passes through a model's decoder and the token positions they held (real ones and padding)."""
+
+    def __init__(self, lm: HFLM) -> None:
+        self.calls = self.positions = 0
+        lm.model.get_decoder().register_forward_pre_hook(self._count, with_kwargs=True)
+
+    def _count(self, module, args, kwargs) -> None:
+        ids = args[0] if args else kwargs.get("input_ids")
+        self.calls += 1
+        self.positions += ids.numel()
+
+    def reset(self) -> None:
+        self.calls = self.positions = 0
+
+
 def _requests(manager: TaskManager, names: list[str], docs: int):
     per_task = max(docs // len(names), 1)
     requests = []
@@ -100,34 +118,45 @@ def main() -> None:
     ours = PrefixSharingLM(**kwargs, batch_size=args.batch_size)
     backends = {f"hf bs {b}": HFLM(**kwargs, batch_size=b) for b in args.ref_batch_sizes.split(",")}
     backends["ours"] = ours
+    counters = {name: ForwardCounter(lm) for name, lm in backends.items()}
     manager = TaskManager(include_path=str(TASKS_DIR), include_defaults=False)
     print(f"machine: {platform.processor() or platform.machine()}, {psutil.cpu_count()} cores, "
           f"device {args.device}, {args.dtype}, ours at batch size {args.batch_size}, {args.reps} interleaved reps")
     print("| case | docs | lm-eval hf, best bs (s) | ours (s) | speed-up | tokens/doc lm-eval | tokens/doc ours "
-          "| prefix tree/doc | peak RSS +MB lm-eval / ours | max abs Δ log-lik |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+          "| prefix tree/doc | forward calls /100 docs lm-eval / ours | padding share lm-eval / ours "
+          "| peak RSS +MB lm-eval / ours | max abs Δ log-lik |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for case in [c.strip() for c in args.cases.split(",")]:
         requests, n_docs = _requests(manager, CASES[case], args.docs)
         times: dict[str, list[float]] = {name: [] for name in backends}
         rss: dict[str, float] = dict.fromkeys(backends, 0.0)
-        results = {}
+        results, calls = {}, {}
         for _ in range(args.reps):
             for name, lm in backends.items():
+                counters[name].reset()
                 with PeakRss() as peak:
                     start = time.perf_counter()
                     results[name] = lm.loglikelihood(requests, disable_tqdm=True)
                     times[name].append(time.perf_counter() - start)
                 rss[name] = max(rss[name], peak.grown_mb)
+                calls[name] = (counters[name].calls, counters[name].positions)
         median = {name: statistics.median(t) for name, t in times.items()}
         best = min((name for name in backends if name != "ours"), key=median.get)
         inputs = _inputs(backends[best], requests)
-        full = sum(len(t) for t in inputs) / n_docs
+        # lm-eval runs requests with the same model input once (a doc's one-token choices share their context;
+        # its logits cache): what it forwards is the distinct inputs.
+        real_best = sum(len(t) for t in set(inputs))
+        full = real_best / n_docs
         tree = prefix_tree_size(inputs) / n_docs
         diff = max(abs(a[0] - b[0]) for name in backends for a, b in zip(results[name], results["ours"]))
+        per_100 = {name: 100 * calls[name][0] / n_docs for name in (best, "ours")}
+        padding_ours = ours.stats.padding_tokens / max(calls["ours"][1], 1)
+        padding_best = 1 - real_best / max(calls[best][1], 1)
         others = ", ".join(f"{name}: {median[name]:.1f}" for name in backends if name not in ("ours", best))
         print(f"| {case} | {n_docs} | {median[best]:.1f} ({best}{'; ' + others if others else ''}) "
               f"| {median['ours']:.1f} | {median[best] / median['ours']:.2f}x | {full:.0f} "
-              f"| {ours.stats.tokens_forwarded / n_docs:.0f} | {tree:.0f} | {rss[best]:.0f} / {rss['ours']:.0f} "
+              f"| {ours.stats.tokens_forwarded / n_docs:.0f} | {tree:.0f} | {per_100[best]:.0f} / {per_100['ours']:.0f} "
+              f"| {padding_best:.0%} / {padding_ours:.0%} | {rss[best]:.0f} / {rss['ours']:.0f} "
               f"| {diff:.1e} |", flush=True)
 
 
