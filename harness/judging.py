@@ -267,12 +267,11 @@ def judge_pairwise(answer_sets: Sequence[Answers], endpoint: JudgeEndpoint, out:
         raise HarnessError("the answer files share no question", "answer the same questions with every model")
     conversations = {endpoint.key(m): m for game in games for m in game[5:]}
     texts = judge_all(endpoint, conversations, out / JUDGE_CACHE_DIR / f"{_slug(endpoint.model)}.sqlite")
-    battles, dropped = [], 0
+    battles = []
     for model_1, model_2, question, turn, name, one, two in games:
         g1, g2 = judge.verdict(texts[endpoint.key(one)]), judge.verdict(texts[endpoint.key(two)])
         winner = judge.battle_winner(g1, g2)
-        if winner is None:
-            dropped += 1
+        if winner is None:  # an unreadable verdict in either order: no battle, as FastChat counts
             continue
         battles.append({"model_a": model_1, "model_b": model_2, "winner": winner, "question_id": question.question_id,
                         "turn": turn, "judge": [endpoint.model, name], "g1_winner": g1, "g2_winner": g2})
