@@ -78,7 +78,8 @@ def answer(spec: RunSpec, chat_bench: ChatBench, output: Path, limit: int | None
     checks.spec(spec)
     checks.whole_number(max_new_tokens, "--max-new-tokens", 1, "give the most tokens an answer may have, e.g. 1024")
     check_chat_options(spec.model, True, spec.system)
-    questions = select(load_questions(chat_bench), limit, question_ids)
+    every_question = load_questions(chat_bench)
+    questions = select(every_question, limit, question_ids)
     output = Path(output)
     checks.writable_folder(output, "--output")
     started, clock = provenance.utc_now(), time.perf_counter()
@@ -127,7 +128,7 @@ def answer(spec: RunSpec, chat_bench: ChatBench, output: Path, limit: int | None
     store.write_json(path.with_suffix(".json"), {
         "schema": ANSWERS_SCHEMA, "bench": chat_bench.name, "model": spec.model.name, "spec": spec.to_dict(),
         "questions": {"file": str(questions_file), "sha256": provenance.sha256_file(questions_file),
-                      "ids": [q.question_id for q in questions], "of": len(load_questions(chat_bench))},
+                      "ids": [q.question_id for q in questions], "of": len(every_question)},
         "sampling": {"temperature_by_category": "FastChat's temperature_config (llm_judge/common.py)",
                      "temperatures": {q.category: q.temperature for q in questions},
                      "greedy_below": GREEDY_BELOW, "max_new_tokens": max_new_tokens, "seed": seed,

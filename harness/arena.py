@@ -30,6 +30,7 @@ from scipy.optimize import minimize
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
+from harness import checks
 from harness.errors import HarnessError
 
 BASE, SCALE, INITIAL = 10.0, 400.0, 1000.0
@@ -198,8 +199,7 @@ def win_rates(battles: Sequence[Battle], models: Sequence[str]) -> dict[str, dic
 def rate(battles: Sequence[Battle], rounds: int = 1000, seed: int = 0,
          anchor: tuple[str, float] | None = None) -> Ratings:
     """Ratings with bootstrap 95% intervals over ``rounds`` resamples of the battles."""
-    if rounds < 100:
-        raise HarnessError(f"--rounds {rounds} is too few for a 95% interval", "give 100 or more bootstrap rounds")
+    checks.bootstrap_rounds(rounds)
     models = sorted({b.model_a for b in battles} | {b.model_b for b in battles})
     if anchor and anchor[0] not in models:
         raise HarnessError(f"--anchor names {anchor[0]}, which has no battles here",

@@ -354,8 +354,8 @@ def judged_chart(bench, judged, published, out_dir: Path) -> list[Path]:
             if here and score.lower is not None:
                 ax.errorbar(score.value, position, xerr=[[score.value - score.lower], [score.upper - score.value]],
                             color="#222222", capsize=2, lw=0.8)
-            ax.text(min(score.value, 9.2) + 0.08 if not here or score.upper is None else min(score.upper, 9.2) + 0.08,
-                    position, f"{score.value:.2f}", va="center", fontsize=6)
+            end = score.upper if here and score.upper is not None else score.value  # right of the whisker
+            ax.text(min(end, 9.2) + 0.08, position, f"{score.value:.2f}", va="center", fontsize=6)
         if gpt4 is not None:
             ax.axvline(gpt4, color="#444444", ls="--", lw=0.9)
         if judged and published:

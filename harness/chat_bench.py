@@ -91,8 +91,6 @@ def select(questions: Mapping[int, Question], limit: int | None, ids: tuple[int,
     if unknown:
         raise HarnessError(f"--question-ids {', '.join(map(str, unknown))} are not questions of this benchmark",
                            f"give ids between {min(questions)} and {max(questions)}")
-    if limit is not None and limit < 1:
-        raise HarnessError(f"--limit {limit} selects no question", "give --limit 1 or more")
     chosen = [q for q in questions.values() if q.question_id in ids] if ids else list(questions.values())
     return chosen[:limit] if limit is not None else chosen
 
@@ -117,7 +115,14 @@ def read_answers(path: Path, default_bench: str) -> Answers:
     if not path.is_file():
         raise HarnessError(f"answer file {path} does not exist", FIX_ANSWERS)
     meta_path = path.with_suffix(".json")
-    meta = json.loads(meta_path.read_text(encoding="utf-8")) if meta_path.is_file() else {}
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8")) if meta_path.is_file() else {}
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise HarnessError(f"{meta_path.name}, the answer file's provenance beside it, is not JSON "
+                           f"({type(exc).__name__})", f"{FIX_ANSWERS}, or remove the damaged .json") from None
+    if not isinstance(meta, dict):
+        raise HarnessError(f"{meta_path.name}, the answer file's provenance beside it, is not a JSON object",
+                           f"{FIX_ANSWERS}, or remove the damaged .json")
     turns, models, benches = {}, set(), set()
     for number, line in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), start=1):
         if not line.strip():

@@ -39,6 +39,13 @@ def whole_number(value: Any, what: str, minimum: int, fix: str) -> int:
     return value
 
 
+def bootstrap_rounds(value: int) -> int:
+    """Bootstrap resamples for a 95% interval: 100 or more (fewer leave the 2.5th percentile to a few draws)."""
+    if value < 100:
+        raise HarnessError(f"--rounds {value} is too few for a 95% interval", "give 100 or more bootstrap rounds")
+    return value
+
+
 def batch_size(value: Any, where: str = "--batch-size") -> str:
     text = str(value)
     if isinstance(value, bool) or not _BATCH_SIZE.match(text):

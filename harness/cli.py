@@ -231,8 +231,7 @@ def _cmd_judge(args: argparse.Namespace) -> int:
     check_url(args.judge_base_url)
     for value, what in ((args.parallel, "--parallel"), (args.retries, "--retries")):
         checks.whole_number(value, what, 1, f"give {what} 1 or more")
-    if args.rounds < 100:
-        raise HarnessError(f"--rounds {args.rounds} is too few for a 95% interval", "give 100 or more bootstrap rounds")
+    checks.bootstrap_rounds(args.rounds)
     answer_sets = [read_answers(Path(path), args.bench) for path in args.answers]
     if args.mode == "pairwise" and len(answer_sets) < 2:
         raise HarnessError("--mode pairwise needs the answer files of two or more models", "give two or more files")

@@ -38,14 +38,18 @@ class JudgePrompt:
     output_format: str
 
 
+def prompts_path() -> Path:
+    """The mirror's ``mt_bench/judge_prompts.jsonl``."""
+    folder = data_dir()
+    if folder is None:
+        raise HarnessError("the benchmark mirror is not found, so neither are MT-bench's judge prompts",
+                           "set HARNESS_DATA_DIR to the mirror (it holds mt_bench/judge_prompts.jsonl)")
+    return folder / "mt_bench" / "judge_prompts.jsonl"
+
+
 def load_prompts(path: Path | None = None) -> dict[str, JudgePrompt]:
-    """The judge prompts by name, from the mirror (``$HARNESS_DATA_DIR/mt_bench/judge_prompts.jsonl``)."""
-    if path is None:
-        folder = data_dir()
-        if folder is None:
-            raise HarnessError("the benchmark mirror is not found, so neither are MT-bench's judge prompts",
-                               "set HARNESS_DATA_DIR to the mirror (it holds mt_bench/judge_prompts.jsonl)")
-        path = folder / "mt_bench" / "judge_prompts.jsonl"
+    """The judge prompts by name, from ``path`` (default: the mirror's, :func:`prompts_path`)."""
+    path = path or prompts_path()
     try:
         rows = [json.loads(line) for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
     except (OSError, ValueError) as exc:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-import re
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
@@ -29,9 +28,9 @@ import numpy as np
 from harness import judge, provenance, runner, store
 from harness.chat_bench import Answers, Question, check_answers, load_questions
 from harness.core import JUDGED, SCHEMA, MetricValue, RunResult
-from harness.data import data_dir
 from harness.errors import HarnessError
 from harness.judge_client import JudgeEndpoint, judge_all
+from harness.registry import slug
 
 RATING_RANGE = (1.0, 10.0)
 PUBLISHED_JUDGES = ("gpt-4", "gpt-4-0613", "gpt-4-0314")  # the judge of the published MT-bench figures
@@ -63,9 +62,19 @@ class _Match:
     messages: list[dict[str, str]]
 
 
-def _prompts() -> tuple[dict[str, judge.JudgePrompt], Path]:
-    path = data_dir() / "mt_bench" / "judge_prompts.jsonl" if data_dir() else None
-    return judge.load_prompts(path), path
+def _cache_path(out: Path, endpoint: JudgeEndpoint) -> Path:
+    return out / JUDGE_CACHE_DIR / f"{slug(endpoint.model)}.sqlite"
+
+
+def _reference(question: Question) -> tuple[str, ...] | None:
+    """GPT-4's reference answer where the question's category is judged against one (refused if missing)."""
+    if question.category not in judge.NEED_REFERENCE:
+        return None
+    if question.reference is None:
+        raise HarnessError(f"question {question.question_id} ({question.category}) is judged against GPT-4's "
+                           "reference answer, which the mirror lacks",
+                           "restore the mirror's reference_answer/gpt-4.jsonl (see its SOURCES.md)")
+    return question.reference
 
 
 def _turns(question: Question) -> range:
@@ -79,13 +88,8 @@ def _single_matches(answers: Answers, questions: Mapping[int, Question],
         question = questions[question_id]
         for turn in _turns(question):
             name = judge.prompt_name(question.category, turn)
-            reference = question.reference if question.category in judge.NEED_REFERENCE else None
-            if question.category in judge.NEED_REFERENCE and reference is None:
-                raise HarnessError(f"question {question_id} ({question.category}) is judged against GPT-4's "
-                                   "reference answer, which the mirror lacks",
-                                   "restore the mirror's reference_answer/gpt-4.jsonl (see its SOURCES.md)")
             messages = judge.single_messages(prompts[name], question.turns, answers.turns[question_id], turn,
-                                             reference)
+                                             _reference(question))
             matches.append(_Match(question, turn, name, messages))
     return matches
 
@@ -160,14 +164,15 @@ def judge_single(answers: Answers, endpoint: JudgeEndpoint, out: Path, rounds: i
     started, clock = provenance.utc_now(), time.perf_counter()
     questions = load_questions(answers.bench)
     check_answers(answers, questions)
-    prompts, prompts_path = _prompts()
+    prompts_path = judge.prompts_path()
+    prompts = judge.load_prompts(prompts_path)
     matches = _single_matches(answers, questions, prompts)
-    conversations = {endpoint.key(m.messages): m.messages for m in matches}
-    cache_path = out / JUDGE_CACHE_DIR / f"{_slug(endpoint.model)}.sqlite"
-    texts = judge_all(endpoint, conversations, cache_path)
+    keys = [endpoint.key(m.messages) for m in matches]
+    cache_path = _cache_path(out, endpoint)
+    texts = judge_all(endpoint, dict(zip(keys, (m.messages for m in matches))), cache_path)
     judgments = []
-    for match in matches:
-        text = texts[endpoint.key(match.messages)]
+    for match, key in zip(matches, keys):
+        text = texts[key]
         score, read = _rating(text)
         judgments.append(Judgment(match.question.question_id, answers.model, (endpoint.model, match.prompt),
                                   match.messages[1]["content"], text, score, match.turn, time.time(),
@@ -180,25 +185,19 @@ def judge_single(answers: Answers, endpoint: JudgeEndpoint, out: Path, rounds: i
                            "use a judge model that follows FastChat's prompt (it ends with a rating as "
                            f"\"[[5]]\"); its judgments are cached in {cache_path}")
     result = _result(answers, endpoint, judgments, scores(judgments, rounds, seed), prompts, prompts_path,
-                     cache_path, len(conversations), started, clock, rounds, seed)
-    stamp = started.strftime("%Y%m%dT%H%M%SZ")
-    stem = f"{_slug(answers.model)}__{answers.bench.name}__{stamp}"
-    judgments_path = out / f"{stem}.judgments.jsonl"
+                     cache_path, len(set(keys)), started, clock, rounds, seed)
+    path, _ = store.result_paths(out, slug(answers.model), answers.bench.name, started.strftime("%Y%m%dT%H%M%SZ"))
+    judgments_path = path.with_suffix(".judgments.jsonl")
     store.write_jsonl(judgments_path, (asdict(j) for j in judgments))
-    path = out / f"{stem}.json"
     result = dataclasses.replace(result, provenance={**result.provenance, "judgments": judgments_path.name}, path=path)
     store.write_json(path, result.to_json())
     return result
 
 
-def _slug(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", name)
-
-
 def _result(answers: Answers, endpoint: JudgeEndpoint, judgments: list[Judgment], found: Scores,
-            prompts: Mapping[str, judge.JudgePrompt], prompts_path: Path | None, cache_path: Path, asked: int,
+            prompts: Mapping[str, judge.JudgePrompt], prompts_path: Path, cache_path: Path, asked: int,
             started, clock: float, rounds: int, seed: int) -> RunResult:
-    prompts_sha = provenance.sha256_file(prompts_path) if prompts_path else ""
+    prompts_sha = provenance.sha256_file(prompts_path)
     label = comparability(endpoint, prompts_sha)
     out_of_range = sum(j.rating_read is not None and j.score == judge.NO_RATING for j in judgments)
     unread = sum(j.rating_read is None for j in judgments)
@@ -250,12 +249,12 @@ def judge_pairwise(answer_sets: Sequence[Answers], endpoint: JudgeEndpoint, out:
     questions = load_questions(bench)
     for answers in answer_sets:
         check_answers(answers, questions)
-    prompts, _ = _prompts()
+    prompts = judge.load_prompts()
     games = []  # (model_1, model_2, question, turn, prompt, messages as 1-vs-2, messages as 2-vs-1)
     for first, second in itertools.combinations(answer_sets, 2):
         for question_id in sorted(set(first.turns) & set(second.turns)):
             question = questions[question_id]
-            reference = question.reference if question.category in judge.NEED_REFERENCE else None
+            reference = _reference(question)
             for turn in _turns(question):
                 name = judge.prompt_name(question.category, turn, pairwise=True)
                 one = judge.pair_messages(prompts[name], question.turns, first.turns[question_id],
@@ -266,7 +265,7 @@ def judge_pairwise(answer_sets: Sequence[Answers], endpoint: JudgeEndpoint, out:
     if not games:
         raise HarnessError("the answer files share no question", "answer the same questions with every model")
     conversations = {endpoint.key(m): m for game in games for m in game[5:]}
-    texts = judge_all(endpoint, conversations, out / JUDGE_CACHE_DIR / f"{_slug(endpoint.model)}.sqlite")
+    texts = judge_all(endpoint, conversations, _cache_path(out, endpoint))
     battles = []
     for model_1, model_2, question, turn, name, one, two in games:
         g1, g2 = judge.verdict(texts[endpoint.key(one)]), judge.verdict(texts[endpoint.key(two)])
@@ -279,6 +278,6 @@ def judge_pairwise(answer_sets: Sequence[Answers], endpoint: JudgeEndpoint, out:
         raise HarnessError(f"the judge {endpoint.model} gave no verdict ([[A]], [[B]] or [[C]]) in any of "
                            f"{len(conversations)} pairwise judgments",
                            "use a judge model that follows FastChat's pairwise prompt")
-    path = out / f"{bench.name}__pairwise__{_slug(endpoint.model)}.battles.jsonl"
+    path = out / f"{bench.name}__pairwise__{slug(endpoint.model)}.battles.jsonl"
     store.write_jsonl(path, battles)
     return path, battles

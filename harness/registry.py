@@ -12,6 +12,11 @@ from harness.errors import HarnessError
 GGUF_MAGIC = b"GGUF"
 
 
+def slug(name: str) -> str:
+    """A file-name-safe form of a model's (or a judge's) name."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("_")
+
+
 @dataclass(frozen=True)
 class ModelSpec:
     """Everything that identifies a model and how to load it."""
@@ -37,7 +42,7 @@ class ModelSpec:
     @property
     def slug(self) -> str:
         """A file-name-safe form of the name."""
-        return re.sub(r"[^A-Za-z0-9._-]+", "_", self.name).strip("_")
+        return slug(self.name)
 
 
 def _family(

@@ -11,7 +11,7 @@ from pathlib import Path
 from harness import arena, charts
 from harness.comparison import load_runs, measured_scores
 from harness.errors import HarnessError
-from harness.chat_bench import BENCHES
+from harness.chat_bench import BENCHES, load_questions
 from harness.judged import JudgedScore, is_judged, judged_scores, published_judged
 from harness.leaderboard import (DEFAULT_BASELINE, DEFAULT_PUBLISHED, DEFAULT_SUITE, MIN_DOCS, Leaderboard, Series,
                                  build, docs, suite_benchmarks, too_few_docs)
@@ -109,16 +109,18 @@ JUDGED_COLUMNS = ("model", "source", "judge", "score", "lower", "upper", "questi
                   "locator")
 
 
-def write_judged_table(bench: str, judged: list[JudgedScore], published, out_dir: Path) -> Path:
-    """``<bench>.csv`` (``mt_bench.csv``): the scores judged here and the published figures, each with its judge."""
-    path = out_dir / f"{bench}.csv"
+def write_judged_table(bench, judged: list[JudgedScore], published, out_dir: Path) -> Path:
+    """``<bench>.csv`` (``mt_bench.csv``): the scores judged here and the published figures (on all of the
+    benchmark's questions), each with its judge."""
+    path = out_dir / f"{bench.name}.csv"
+    every = len(load_questions(bench)) if published else 0
     with path.open("w", encoding="utf-8", newline="") as handle:
         writer = csv.writer(handle, lineterminator="\n")
         writer.writerow(JUDGED_COLUMNS)
         writer.writerows((s.model, "measured", s.judge, _fmt(s.value, 2), _fmt(s.lower, 2), _fmt(s.upper, 2),
                           f"{s.questions}" + (f" of {s.of}" if s.of else ""), s.comparability, "judged here", "")
                          for s in judged)
-        writer.writerows((s.model, "published", "gpt-4 (LMSYS)", _fmt(s.value, 2), "", "", "80", "published",
+        writer.writerows((s.model, "published", "gpt-4 (LMSYS)", _fmt(s.value, 2), "", "", every, "published",
                           s.source_title, s.locator) for s in published)
     return path
 
@@ -228,7 +230,7 @@ def write_report(
         scores, published_rows = [s for s in judged if s.bench == bench.name], published_judged(bench.name)
         chart_files[bench.label] = charts.judged_chart(bench, scores, published_rows, out_dir)
         chart_files[f"{bench.label} per category"] = charts.judged_radar(bench, scores, out_dir)
-        extra.append(write_judged_table(bench.name, scores, published_rows, out_dir))
+        extra.append(write_judged_table(bench, scores, published_rows, out_dir))
     if ratings is not None:
         chart_files["Arena ratings"] = charts.arena_chart(ratings, out_dir)
     files = [path for paths in chart_files.values() for path in paths]

@@ -63,7 +63,7 @@ def load_model(spec: RunSpec):
         lm = backend_class(kind)(**kwargs)
     except ImportError as exc:
         raise HarnessError(f"--backend {spec.backend} needs the package {exc.name or exc}, which is not installed",
-                           "install it (vLLM needs a GPU machine: pip install vllm), or choose another --backend") from None
+                           f"{kind.install or 'install it'}, or choose another --backend") from None
     except (OSError, ValueError, RuntimeError, EnvironmentError) as exc:
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise HarnessError(

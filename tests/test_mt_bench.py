@@ -39,15 +39,18 @@ KEY = "sk-judge-secret-0000"
 
 
 @pytest.fixture(scope="module")
-def answered(tmp_path_factory) -> tuple[Path, list[subprocess.CompletedProcess]]:
-    """The embedded model's answers through llama.cpp, written twice (the second run resumes from the cache)."""
+def answered(tmp_path_factory) -> tuple[Path, list[dict]]:
+    """The embedded model's answers through llama.cpp, written twice (the second run resumes from the cache);
+    the answer file's path, and the rows the first run wrote."""
     out = tmp_path_factory.mktemp("answers")
     args = ("answer", "--model", DEFAULT_MODEL, "--backend", "llama-cpp", "--question-ids",
             ",".join(map(str, QUESTION_IDS)), "--max-new-tokens", "96", "--output", str(out))
-    runs = [run_cli(*args, timeout=900) for _ in range(2)]
-    for done in runs:
+    first_rows = None
+    for _ in range(2):
+        done = run_cli(*args, timeout=900)
         assert done.returncode == 0, done.stderr[-2000:]
-    return next(out.glob("*.answers.jsonl")), runs
+        first_rows = first_rows or _rows(next(out.glob("*.answers.jsonl")))
+    return next(out.glob("*.answers.jsonl")), first_rows
 
 
 @pytest.fixture(scope="module")
@@ -74,7 +77,7 @@ def _synthetic_answers(folder: Path, model: str, question_ids, text: str = "answ
 
 @needs("mirror", "embedded_model", "llama_cpp")
 def test_the_embedded_model_answers_both_turns_through_its_template_at_fastchats_settings(answered) -> None:
-    path, (first, second) = answered
+    path, first_rows = answered
     rows = _rows(path)
     questions = load_questions(BENCHES["mt_bench"])
     assert [row["question_id"] for row in rows] == list(QUESTION_IDS)
@@ -100,6 +103,7 @@ def test_the_embedded_model_answers_both_turns_through_its_template_at_fastchats
     # The second run answered every turn from the request cache, and the answers are the same.
     assert meta["provenance"]["request_cache"]["computed"] == 0
     assert meta["provenance"]["request_cache"]["from_cache"] == 6
+    assert [r["choices"] for r in rows] == [r["choices"] for r in first_rows]
 
 
 @needs("mirror", "embedded_model", "llama_cpp")
