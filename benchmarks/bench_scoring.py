@@ -10,6 +10,11 @@ the model's decoder), peak RSS growth during each backend's calls, and the large
 log-likelihood difference.
 
     python benchmarks/bench_scoring.py --docs 200 --reps 2 --ref-batch-sizes 1,8,32 [--device cuda --dtype bfloat16]
+        [--model tinyllama-1.1b|llama-2-7b]
+
+``--model`` other than the embedded one builds a random-weight Llama of that shape on the device (no download:
+speed needs no trained weights), with the real Llama 2 tokenizer from ``../shared/tokenizers``; every backend
+scores with that one model instance.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import platform
 import statistics
 import threading
 import time
+from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
@@ -40,6 +46,33 @@ CASES = {  # task -> (lm-eval task names, n-shot as pinned in tasks/)
     "winogrande (5-shot)": ["winogrande"],
     "truthfulqa_mc2 (0-shot)": ["truthfulqa_mc2"],
 }
+
+
+SHAPES = {  # random-weight Llama models shaped like these (their published configs)
+    "tinyllama-1.1b": {"hidden_size": 2048, "intermediate_size": 5632, "num_hidden_layers": 22,
+                       "num_attention_heads": 32, "num_key_value_heads": 4, "max_position_embeddings": 2048},
+    "llama-2-7b": {"hidden_size": 4096, "intermediate_size": 11008, "num_hidden_layers": 32,
+                   "num_attention_heads": 32, "num_key_value_heads": 32, "max_position_embeddings": 4096},
+}
+LLAMA2_TOKENIZER = Path(__file__).resolve().parents[1].parent / "shared" / "tokenizers" / "llama2" / "tokenizer.json"
+
+
+def _model_kwargs(name: str, device: str, dtype: str) -> dict:
+    """lm-eval model arguments: the embedded GGUF (each backend loads it), or one random-weight Llama instance."""
+    if name == "embedded":
+        spec = resolve_model("smollm2-135m-instruct")
+        return {"pretrained": str(spec.gguf_path.parent), "gguf_file": spec.gguf_path.name, "device": device,
+                "dtype": dtype}
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+    tokenizer = PreTrainedTokenizerFast(tokenizer_file=str(LLAMA2_TOKENIZER), bos_token="<s>", eos_token="</s>",
+                                        unk_token="<unk>")
+    config = LlamaConfig(vocab_size=32000, bos_token_id=1, eos_token_id=2, **SHAPES[name])
+    torch.manual_seed(0)
+    with torch.device(device):
+        model = LlamaForCausalLM(config).to(getattr(torch, dtype)).eval()
+    return {"pretrained": model, "tokenizer": tokenizer, "device": device, "dtype": dtype}
 
 
 class PeakRss:
@@ -68,11 +101,14 @@ class PeakRss:
 
 
 class ForwardCounter:
-    """Forward passes through a model's decoder and the token positions they held (real ones and padding)."""
+    """Forward passes through the models' decoders and the token positions they held (real ones and padding).
 
-    def __init__(self, lm: HFLM) -> None:
+    One counter for every backend (they run one at a time, and may share one model instance)."""
+
+    def __init__(self, lms: list[HFLM]) -> None:
         self.calls = self.positions = 0
-        lm.model.get_decoder().register_forward_pre_hook(self._count, with_kwargs=True)
+        for decoder in {id(lm.model.get_decoder()): lm.model.get_decoder() for lm in lms}.values():
+            decoder.register_forward_pre_hook(self._count, with_kwargs=True)
 
     def _count(self, module, args, kwargs) -> None:
         ids = args[0] if args else kwargs.get("input_ids")
@@ -110,18 +146,18 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--dtype", default="float32")
     parser.add_argument("--cases", default=",".join(CASES), help="comma-separated subset of the case names")
+    parser.add_argument("--model", default="embedded", choices=("embedded", *SHAPES),
+                        help="the embedded SmolLM2-135M-Instruct, or a random-weight Llama of that shape")
     args = parser.parse_args()
 
-    spec = resolve_model("smollm2-135m-instruct")
-    kwargs = {"pretrained": str(spec.gguf_path.parent), "gguf_file": spec.gguf_path.name, "device": args.device,
-              "dtype": args.dtype}
+    kwargs = _model_kwargs(args.model, args.device, args.dtype)
     ours = PrefixSharingLM(**kwargs, batch_size=args.batch_size)
     backends = {f"hf bs {b}": HFLM(**kwargs, batch_size=b) for b in args.ref_batch_sizes.split(",")}
     backends["ours"] = ours
-    counters = {name: ForwardCounter(lm) for name, lm in backends.items()}
+    counter = ForwardCounter(list(backends.values()))
     manager = TaskManager(include_path=str(TASKS_DIR), include_defaults=False)
     print(f"machine: {platform.processor() or platform.machine()}, {psutil.cpu_count()} cores, "
-          f"device {args.device}, {args.dtype}, ours at batch size {args.batch_size}, {args.reps} interleaved reps")
+          f"model {args.model}, device {args.device}, {args.dtype}, ours at batch size {args.batch_size}, {args.reps} interleaved reps")
     print("| case | docs | lm-eval hf, best bs (s) | ours (s) | speed-up | tokens/doc lm-eval | tokens/doc ours "
           "| prefix tree/doc | forward calls /100 docs lm-eval / ours | padding share lm-eval / ours "
           "| peak RSS +MB lm-eval / ours | max abs Δ log-lik |")
@@ -133,13 +169,13 @@ def main() -> None:
         results, calls = {}, {}
         for _ in range(args.reps):
             for name, lm in backends.items():
-                counters[name].reset()
+                counter.reset()
                 with PeakRss() as peak:
                     start = time.perf_counter()
                     results[name] = lm.loglikelihood(requests, disable_tqdm=True)
                     times[name].append(time.perf_counter() - start)
                 rss[name] = max(rss[name], peak.grown_mb)
-                calls[name] = (counters[name].calls, counters[name].positions)
+                calls[name] = (counter.calls, counter.positions)
         median = {name: statistics.median(t) for name, t in times.items()}
         best = min((name for name in backends if name != "ours"), key=median.get)
         inputs = _inputs(backends[best], requests)

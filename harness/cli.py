@@ -116,20 +116,22 @@ def _cmd_prompt(args: argparse.Namespace) -> int:
 
 def _cmd_run(args: argparse.Namespace) -> int:
     from harness.core import RunSpec
+    from harness.backend_kinds import default_backend
     from harness.runner import default_device, evaluate
 
     tasks = tuple(name.strip() for name in args.tasks.split(",") if name.strip())
     if not tasks:
         raise HarnessError("no task given", "pass --tasks T1,T2 or a suite name (see `harness tasks`)")
+    device = args.device or default_device()
     spec = RunSpec(
         model=_model(args),
         tasks=tasks,
         limit=args.limit,
         num_fewshot=args.num_fewshot,
         batch_size=args.batch_size,
-        device=args.device or default_device(),
+        device=device,
         dtype=args.dtype,
-        backend=args.backend,
+        backend=args.backend or default_backend(device),
         chat=args.chat,
         system=args.system,
         base_url=args.base_url,
@@ -205,6 +207,7 @@ def _cmd_arena(args: argparse.Namespace) -> int:
 
 def _cmd_answer(args: argparse.Namespace) -> int:
     from harness.answers import answer
+    from harness.backend_kinds import default_backend
     from harness.chat_bench import bench
     from harness.core import RunSpec
     from harness.runner import default_device
@@ -214,8 +217,9 @@ def _cmd_answer(args: argparse.Namespace) -> int:
     except ValueError:
         raise HarnessError(f"--question-ids {args.question_ids!r} is not a list of numbers",
                            "give comma-separated question ids, e.g. --question-ids 81,82") from None
-    spec = RunSpec(model=_model(args), tasks=(), batch_size=args.batch_size, device=args.device or default_device(),
-                   dtype=args.dtype, backend=args.backend, chat=True, system=args.system, base_url=args.base_url,
+    device = args.device or default_device()
+    spec = RunSpec(model=_model(args), tasks=(), batch_size=args.batch_size, device=device, dtype=args.dtype,
+                   backend=args.backend or default_backend(device), chat=True, system=args.system, base_url=args.base_url,
                    tokenizer=Path(args.tokenizer) if args.tokenizer else None)
     path = answer(spec, bench(args.bench), Path(args.output), args.limit, ids, args.max_new_tokens, args.seed)
     print(f"wrote {path} (+ {path.with_suffix('.json').name}); judge it with `harness judge {path} --judge-base-url "
@@ -342,7 +346,7 @@ def _sweep_doc() -> str:
 def build_parser() -> argparse.ArgumentParser:
     from harness import checks
     from harness import export as export_formats
-    from harness.backend_kinds import BACKENDS
+    from harness.backend_kinds import BACKENDS, MEASURED_FASTEST
 
     parser = argparse.ArgumentParser(prog="harness", description=__doc__)
     common = argparse.ArgumentParser(add_help=False)
@@ -363,8 +367,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--limit", type=int, help="evaluate only the first N docs of each (sub)task")
     run.add_argument("--num-fewshot", type=int, help="override the task's pinned number of few-shot examples")
     run.add_argument("--batch-size", default="8", help="batch size, or auto (default 8)")
-    run.add_argument("--backend", choices=tuple(BACKENDS), default="harness",
-                     help="; ".join(f"{b.name}: {b.summary}" for b in BACKENDS.values()))
+    run.add_argument("--backend", choices=tuple(BACKENDS),
+                     help="; ".join(f"{b.name}: {b.summary}" for b in BACKENDS.values())
+                     + "; default: " + ", ".join(f"{name} on {device}" for device, name in MEASURED_FASTEST.items())
+                     + " (the faster there in benchmarks/README.md)")
     run.add_argument("--base-url", help="for --backend openai-compatible: the server's API root, e.g. "
                                         "http://127.0.0.1:8000/v1 (API key from $HARNESS_API_KEY or $OPENAI_API_KEY)")
     run.add_argument("--tokenizer", help="a tokenizer folder or tokenizer.json to use instead of the model's")
@@ -437,7 +443,7 @@ def build_parser() -> argparse.ArgumentParser:
     answer.add_argument("--question-ids", help="answer only these questions (comma-separated ids)")
     answer.add_argument("--max-new-tokens", type=int, default=1024, help="tokens per answer turn (default: %(default)s)")
     answer.add_argument("--seed", type=int, default=0, help="sampling seed (default: %(default)s)")
-    answer.add_argument("--backend", choices=tuple(BACKENDS), default="harness", help="as for `harness run`")
+    answer.add_argument("--backend", choices=tuple(BACKENDS), help="as for `harness run`")
     answer.add_argument("--base-url", help="for --backend openai-compatible: the server's API root")
     answer.add_argument("--tokenizer", help="a tokenizer folder or tokenizer.json to use instead of the model's")
     answer.add_argument("--batch-size", default="1", help=argparse.SUPPRESS)

@@ -126,7 +126,7 @@ def load_sweep(path: Path, default_device: str | None = None) -> Sweep:
     Cells without a ``device`` run on ``default_device`` (the Ray executor passes ``cuda`` when its
     cluster has GPUs), else on this machine's CUDA when present, else on the CPU.
     """
-    from harness.backend_kinds import BACKENDS
+    from harness.backend_kinds import BACKENDS, default_backend
     from harness.registry import resolve_model
     from harness.runner import default_device as local_device
     from harness.tasks import check_include_paths, expand, is_yaml_path, plan
@@ -147,7 +147,8 @@ def load_sweep(path: Path, default_device: str | None = None) -> Sweep:
         raise _fail(path, f"limit is {limit!r}", "give a whole number of docs ≥ 1, or leave it out")
     cells = []
     for entry in _model_entries(path, config):
-        backend = entry.get("backend", config.get("backend", "harness"))
+        device = entry.get("device", config.get("device")) or default_device or local_device()
+        backend = entry.get("backend", config.get("backend")) or default_backend(device)
         if backend not in BACKENDS:
             raise _fail(path, f"unknown backend {backend!r} for {entry['model']}", f"use one of {', '.join(BACKENDS)}")
         model = resolve_model(str(entry["model"]))
@@ -163,7 +164,7 @@ def load_sweep(path: Path, default_device: str | None = None) -> Sweep:
                 limit=limit,
                 num_fewshot=_num_fewshot(path, config, task),
                 batch_size=str(entry.get("batch_size", config.get("batch_size", 8))),
-                device=entry.get("device", config.get("device")) or default_device or local_device(),
+                device=device,
                 backend=backend,
                 dtype=entry.get("dtype", config.get("dtype")),
                 chat=bool(entry.get("chat", False)),

@@ -11,10 +11,10 @@ full), so it is the ``heavy`` tier (``make test-heavy``, any device via ``HARNES
 from __future__ import annotations
 
 import os
+import random
 from pathlib import Path
 
 import pytest
-import torch
 from lm_eval import simple_evaluate
 from lm_eval.models.huggingface import HFLM
 from lm_eval.tasks import TaskManager
@@ -133,6 +133,38 @@ def test_embedded_model_matches_lm_eval_hf_on_fifty_docs_per_task() -> None:
 def test_random_models_on_real_tokenizers_match_lm_eval_hf(tmp_path: Path, kind: str) -> None:
     folder = random_model(tmp_path / kind, kind)
     _compare_at_batch_sizes({"pretrained": str(folder), "device": DEVICE, "dtype": "float32"}, limit=50)
+
+
+@needs("mirror", "tokenizers")
+def test_scores_do_not_depend_on_batch_composition(tmp_path: Path) -> None:
+    """WinoGrande's requests scored alone, each document's prefix in its own pass and its endings below it,
+    give the same log-likelihoods (within 1e-4) and is_greedy as when they are shuffled among TruthfulQA's
+    and ARC-Challenge's requests and scored with other documents in the same forward passes: at batch sizes
+    3 and auto, with documents laid out whole up to 256 and 2,048 tokens."""
+    manager = TaskManager(include_path=str(TASKS_DIR), include_defaults=False)
+
+    def instances(name: str, limit: int) -> list:
+        task = manager.load([name])["tasks"][name]
+        task.build_all_requests(limit=limit, rank=0, world_size=1)
+        return task.instances
+
+    own, docs = instances("winogrande", 8), 8 + 4 + 3
+    mixed = own + instances("truthfulqa_mc2", 4) + instances("arc_challenge", 3)
+    random.Random(0).shuffle(mixed)
+    kwargs = {"pretrained": str(random_model(tmp_path / "llama", "llama")), "device": DEVICE, "dtype": "float32"}
+    alone = PrefixSharingLM(**kwargs, batch_size=1)
+    alone.max_subtree_tokens = 0
+    expected = alone.loglikelihood(own, disable_tqdm=True)
+    assert alone.stats.forward_calls >= 3 * 8  # a prefix, then each of its two endings
+    for batch_size, subtree_tokens in [(3, 256), ("auto", 256), ("auto", 2048)]:
+        lm = PrefixSharingLM(**kwargs, batch_size=batch_size)
+        lm.max_subtree_tokens = subtree_tokens
+        scores = dict(zip(map(id, mixed), lm.loglikelihood(mixed, disable_tqdm=True)))
+        got = [scores[id(request)] for request in own]
+        assert [a[0] for a in got] == pytest.approx([a[0] for a in expected], abs=1e-4), (batch_size, subtree_tokens)
+        assert [a[1] for a in got] == [a[1] for a in expected]
+        if batch_size == "auto":  # fewer passes than documents: documents shared them
+            assert lm.stats.forward_calls < docs, lm.stats
 
 
 @needs("tokenizers")

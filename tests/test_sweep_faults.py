@@ -140,23 +140,26 @@ def test_out_of_memory_backs_off_then_fails_the_cell_clearly(tmp_path: Path, mon
     lm, _ = _LoadedModel.get(cell.spec)
     decoder = lm.model.get_decoder()  # the scorer runs the decoder, then the output layer where it reads
     forward = decoder.forward
-    seen: list[int] = []
+    seen: list[tuple[int, int]] = []  # (sequences, positions) of each forward pass
 
     def oom_above_two_rows(*args, **kwargs):
-        rows = (args[0] if args else kwargs["input_ids"]).shape[0]
-        seen.append(rows)
+        rows, width = (args[0] if args else kwargs["input_ids"]).shape
+        seen.append((rows, width))
         if rows > 2:
             raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB")
         return forward(*args, **kwargs)
 
     monkeypatch.setattr(decoder, "forward", oom_above_two_rows)
-    monkeypatch.setattr(lm, "max_pack_tokens", 1)  # one answer per sequence: a doc's answers are a batch of 4
+    monkeypatch.setattr(lm, "max_pack_tokens", 1)  # one answer per sequence
+    monkeypatch.setattr(lm, "max_subtree_tokens", 0)  # a doc's prefix once, then its answers: a batch of 4
     outcome = run_cell(cell, sweep.output)
     assert outcome.state == "computed", outcome.reason
-    # A doc's choices are batched by length (at most 8 rows): the first batch of more than 2 rows is tried once,
-    # retried at half its rows, and no later batch is larger (the back-off holds for the rest of the run).
-    first = next(i for i, rows in enumerate(seen) if rows > 2)
-    assert seen[first + 1] == seen[first] // 2 == max(seen[first + 1 :]), seen
+    # A doc's answers are batched by length (at most 8 sequences): the first batch of more than 2 is tried once,
+    # retried at half its sequences, and no later pass holds more tokens (the back-off holds for the rest of the run).
+    first = next(i for i, (rows, _) in enumerate(seen) if rows > 2)
+    assert seen[first + 1] == (seen[first][0] // 2, seen[first][1]), seen
+    cap = seen[first][0] * seen[first][1] // 2
+    assert all(rows == 1 or rows * width <= cap for rows, width in seen[first + 1 :]), seen  # one sequence always runs
     reference = load_sweep(_sweep(tmp_path, tmp_path / "reference", [{"model": str(cell.spec.model.local_path),
                                                                       "batch_size": 1}], ["arc_easy"], 6))
     monkeypatch.setattr(decoder, "forward", forward)
@@ -168,7 +171,7 @@ def test_out_of_memory_backs_off_then_fails_the_cell_clearly(tmp_path: Path, mon
                            "you tried to allocate 21474836480 bytes")
 
     again = load_sweep(_sweep(tmp_path, tmp_path / "oom", [{"model": str(cell.spec.model.local_path)}], ["arc_easy"], 6))
-    monkeypatch.setattr(_LoadedModel.get(again.cells[0].spec)[0].model, "forward", cpu_oom)
+    monkeypatch.setattr(_LoadedModel.get(again.cells[0].spec)[0].model.get_decoder(), "forward", cpu_oom)
     failed = run_cell(again.cells[0], again.output)
     assert failed.state == "failed"
     assert failed.reason.startswith("out of memory on cpu while scoring arc_easy"), failed.reason
@@ -234,3 +237,15 @@ def test_missing_tokenizer_is_named_before_loading(tmp_path: Path) -> None:
 
     with pytest.raises(HarnessError, match="has no tokenizer files"):
         load_model(RunSpec(model=resolve_model(str(folder)), tasks=("arc_easy",)))
+
+
+def test_backend_defaults_to_the_faster_one_on_the_cells_device(tmp_path: Path) -> None:
+    """Without a backend, a CPU cell gets ours and a CUDA cell lm-eval's hf (``MEASURED_FASTEST``); a named one
+    is kept. Sweeps loaded for a GPU cluster (the Ray executor's ``default_device="cuda"``) follow the same rule."""
+    models = ["smollm2-135m-instruct", {"model": "smollm2-135m-instruct", "device": "cuda"},
+              {"model": "smollm2-135m-instruct", "device": "cuda", "backend": "harness"}]
+    path = _sweep(tmp_path, tmp_path / "out", models, ["arc_easy"], device="cpu")
+    assert [(c.spec.device, c.spec.backend) for c in load_sweep(path, default_device="cuda").cells] == [
+        ("cpu", "harness"), ("cuda", "hf"), ("cuda", "harness")]
+    unset = _sweep(tmp_path, tmp_path / "out", ["smollm2-135m-instruct"], ["arc_easy"])
+    assert [c.spec.backend for c in load_sweep(unset, default_device="cuda").cells] == ["hf"]

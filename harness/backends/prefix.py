@@ -4,18 +4,20 @@ lm-eval's ``hf`` backend runs every (context, continuation) pair through the mod
 log-softmax over every position of the vocabulary. Here requests are de-duplicated and laid out as a
 prefix tree over their token inputs: a node is a token prefix shared by several inputs (MMLU: a
 subject's 5-shot prefix, then nothing more, since a doc's answer letters share one input; TruthfulQA:
-the fixed 6-shot preamble, then each question, then the answers). Walking the tree depth first, each
-node's tokens run once on top of its parent's cached keys/values, and the inputs that end below a
-node are scored as a batch of suffixes against its cache. Suffixes that begin alike (the answers of
-one question: "No, …", "The …") are packed into one sequence laid out as a token tree: each shared
-token appears once, and an attention mask lets every token see only its own ancestors (tree
-attention), so the tokens forwarded are the prefix tree's. Log-probabilities are taken only at
-continuation positions.
+the fixed 6-shot preamble, then each question, then the answers).
+
+Whatever fits in one sequence is laid out as a token tree (a "pack"): each shared token appears once,
+and an attention mask lets every token see only its own ancestors (tree attention), with position ids
+that follow each branch. A document whose whole subtree is small (WinoGrande, ARC, HellaSwag: its
+few-shot prefix and its endings) is one pack, and the packs of many documents, batched by length,
+go through the model in one padded forward pass. A node too large for one pack (a prefix shared by many
+documents) runs once, and what lies below it is scored the same way against its cached keys/values,
+which every batch reads as an expanded view, never a copy. Log-probabilities are taken only at
+continuation positions, and the output layer runs only there.
 
 Tokenization, BOS handling and left truncation are lm-eval's own: this class only replaces
 ``_loglikelihood_tokens``, which receives the token ids lm-eval's ``loglikelihood`` produced.
 """
-
 from __future__ import annotations
 
 import copy
@@ -35,7 +37,7 @@ log = logging.getLogger(__name__)
 
 Request = tuple[tuple[str, str], list[int], list[int]]
 
-MAX_AUTO_ROWS = 64  # the most sequences ``batch_size="auto"`` puts in one forward pass
+MAX_AUTO_TOKENS = 32768  # the most positions ``batch_size="auto"`` puts in one forward pass
 
 
 @dataclass(frozen=True)
@@ -243,6 +245,20 @@ def split_output_layer(model) -> tuple[torch.nn.Module, torch.nn.Module] | None:
     return (decoder, head) if isinstance(decoder, torch.nn.Module) and isinstance(head, torch.nn.Linear) else None
 
 
+def expanded_view(cache, rows: int):
+    """``cache`` (one sequence) seen as ``rows`` sequences without copying: each layer's keys and values are
+    expanded views. A forward pass concatenates its new keys/values into new tensors, so ``cache`` itself is
+    left as it was and can serve the next batch."""
+    view = copy.copy(cache)
+    view.layers = []
+    for layer in cache.layers:
+        layer = copy.copy(layer)
+        layer.keys = layer.keys.expand(rows, *layer.keys.shape[1:])
+        layer.values = layer.values.expand(rows, *layer.values.shape[1:])
+        view.layers.append(layer)
+    return view
+
+
 def _kv_bytes_per_token(config, dtype: torch.dtype) -> int:
     """Bytes of cached keys and values per token, from the model config."""
     config = config.get_text_config() if hasattr(config, "get_text_config") else config
@@ -262,7 +278,11 @@ class PrefixSharingLM(HFLM):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.stats = ScoringStats()
-        self._oom_cap: int | None = None  # sequences per forward pass after an out-of-memory error
+        self._oom_tokens: int | None = None  # positions per forward pass after an out-of-memory error
+        # The largest subtree (a node and all below it) laid out as one sequence. Its tree mask makes attention
+        # quadratic in its length: on the CPU, where batching gains little, ARC's ~1,000-token documents ran
+        # 30% slower as one sequence each than as a cached prefix with its endings (benchmarks/README.md).
+        self.max_subtree_tokens = 2048 if self.device.type == "cuda" else 256
         self._kv_cache_ok = self.backend == "causal" and bool(getattr(self.model.config, "use_cache", True))
         if not self._kv_cache_ok:
             log.warning("%s cannot reuse a KV cache here: falling back to lm-eval's scoring",
@@ -308,35 +328,53 @@ class PrefixSharingLM(HFLM):
                             self.cache_hook.add_partial("loglikelihood", request, answer)
                 bar.update(sum(len(cache_keys[index]) for index in answers))
 
-            work = _Pass(rows, distinct, wanted, done, override_bs)
-            for child in tree.children:
-                self._score_node(work, child, None, 0)
-            self._score_leaves(work, tree.leaves, None, 0)
+            self._score_below(_Pass(rows, distinct, wanted, done, override_bs), tree, None)
         return [scores[position[key]] for key in keys]
 
     @torch.no_grad()
-    def _score_node(self, work: _Pass, node: Node, cache, depth: int) -> None:
-        """Run ``node``'s tokens past ``depth`` on top of ``cache`` (which it takes over), then below it."""
+    def _score_below(self, work: _Pass, node: Node, cache) -> None:
+        """Score every row below ``node``, whose first ``node.depth`` tokens are in ``cache`` (None: none).
+
+        The leaves' suffixes and every child whose whole subtree (past ``node.depth``) fits in
+        :attr:`max_subtree_tokens` become packs, scored in batches against the cache: below the root, the
+        documents' own subtrees, many per forward pass. A larger child runs its own tokens once on the cache
+        and is scored the same way below."""
+        depth = node.depth
+        packs = plan_packs(work.rows, node.leaves, depth, self.max_pack_tokens if self._tree_attention else None)
+        larger = []
+        for child in node.children:
+            whole = pack({row: work.rows[row].tokens[depth:] for row in child.rows()}) if self._tree_attention else None
+            if whole is not None and len(whole.tokens) <= self.max_subtree_tokens:
+                packs.append(whole)
+            else:
+                larger.append(child)
+        self._score_packs(work, packs, cache, depth)
+        for child in larger:
+            self._score_below(work, child, self._run_node(work, child, cache, depth))
+
+    @torch.no_grad()
+    def _run_node(self, work: _Pass, node: Node, cache, depth: int):
+        """``node``'s tokens past ``depth``, run once on top of ``cache`` (left unchanged): the cache below it."""
         extension = work.rows[node.first_row()].tokens[depth : node.depth]
         ids = torch.tensor([extension], dtype=torch.long, device=self.device)
-        cache = self.model(ids, past_key_values=cache, use_cache=True, logits_to_keep=1).past_key_values
+        kwargs = {"past_key_values": expanded_view(cache, 1) if cache is not None else None, "use_cache": True}
         self.stats.nodes += 1
         self.stats.forward_calls += 1
         self.stats.tokens_forwarded += len(extension)
-        self._score_leaves(work, node.leaves, cache, node.depth)
-        for i, child in enumerate(node.children):
-            last = i == len(node.children) - 1
-            self._score_node(work, child, cache if last else copy.deepcopy(cache), node.depth)
+        if self._split:  # no logits are read here
+            return self._split[0](ids, **kwargs).past_key_values
+        return self.model(ids, **kwargs, logits_to_keep=1).past_key_values
 
     @functools.cached_property
     def _kv_bytes(self) -> int:
         return _kv_bytes_per_token(self.model.config, next(self.model.parameters()).dtype)
 
     def _rows_per_batch(self, depth: int, width: int, override_bs: int | None) -> int:
-        """Sequences per forward pass: the fixed batch size, or (``auto``) what fits in memory; never more
-        than the size an out-of-memory error backed off to."""
+        """Sequences of ``width`` tokens per forward pass against a cache of ``depth``: the fixed batch size,
+        or (``auto``) the tokens that fit in memory; never more tokens than an out-of-memory error backed
+        off to."""
         rows = self._fitting_rows(depth, width, override_bs)
-        return min(rows, self._oom_cap) if self._oom_cap else rows
+        return max(1, min(rows, self._oom_tokens // width)) if self._oom_tokens else rows
 
     def _fitting_rows(self, depth: int, width: int, override_bs: int | None) -> int:
         if self.batch_size != "auto":
@@ -347,18 +385,23 @@ class PrefixSharingLM(HFLM):
             free = torch.cuda.mem_get_info(self.device)[0] * 0.6
         else:
             free = psutil.virtual_memory().available * 0.25
-        # cached keys/values, plus logits at up to every position (kept positions are the batch's union)
-        per_row = (depth + width) * self._kv_bytes + width * self.model.config.get_text_config().vocab_size * 4 * 2
-        return int(max(1, min(MAX_AUTO_ROWS, free // max(per_row, 1))))
+        config = self.model.config.get_text_config()
+        hidden = config.hidden_size
+        intermediate = getattr(config, "intermediate_size", None) or 4 * hidden
+        element = torch.finfo(next(self.model.parameters()).dtype).bits // 8
+        per_row = ((depth + width) * self._kv_bytes  # the batch's keys/values, all layers
+                   + width * (4 * hidden + 3 * intermediate) * element  # one layer's activations
+                   + 2 * config.num_attention_heads * width * (depth + width) * 4  # attention scores and mask
+                   + 2 * width * config.vocab_size * 4)  # logits and log-softmax at up to every position
+        return int(max(1, min(MAX_AUTO_TOKENS // width, free // max(per_row, 1))))
 
     @torch.no_grad()
-    def _score_leaves(self, work: _Pass, leaves: list[int], cache, depth: int) -> None:
-        """Score ``leaves`` as batches of packed suffixes (past ``depth``) against ``cache``, longest first.
+    def _score_packs(self, work: _Pass, packs: list[Pack], cache, depth: int) -> None:
+        """Score ``packs`` (tokens past ``depth``) in batches against ``cache``, longest first.
 
         A batch holds packs of similar length (none shorter than :attr:`min_fill` of the batch's longest), so
         padding stays small; its size is the batch size, or (``auto``) what fits at that length."""
-        packs = plan_packs(work.rows, leaves, depth, self.max_pack_tokens if self._tree_attention else None)
-        packs.sort(key=lambda p: -len(p.tokens))
+        packs = sorted(packs, key=lambda p: -len(p.tokens))
         start = 0
         while start < len(packs):
             width = len(packs[start].tokens)
@@ -371,8 +414,8 @@ class PrefixSharingLM(HFLM):
             except (torch.OutOfMemoryError, RuntimeError) as exc:
                 if not out_of_memory(exc) or len(chunk) == 1:
                     raise
-                self._oom_cap = len(chunk) // 2  # back off, for this and later chunks
-                log.warning("out of memory: scoring batch size lowered to %d", self._oom_cap)
+                self._oom_tokens = len(chunk) * width // 2  # back off, for this and later batches
+                log.warning("out of memory: at most %d tokens per forward pass from now on", self._oom_tokens)
                 if torch.cuda.is_available():
                     torch.cuda.empty_cache()
                 continue
@@ -425,9 +468,7 @@ class PrefixSharingLM(HFLM):
             kwargs |= {"attention_mask": self._tree_mask(chunk, depth, width),
                        "position_ids": positions.to(self.device)}
         if cache is not None:
-            expanded = copy.deepcopy(cache)
-            expanded.batch_repeat_interleave(len(chunk))
-            kwargs |= {"past_key_values": expanded, "use_cache": True}
+            kwargs |= {"past_key_values": expanded_view(cache, len(chunk)), "use_cache": True}
         if self._split:
             decoder, head = self._split
             hidden = decoder(ids, **kwargs).last_hidden_state  # [batch, width, hidden]
