@@ -110,7 +110,7 @@ BACKENDS: dict[str, Backend] = {backend.name: backend for backend in (
 
 
 # The backend a run gets when it names none: the faster one on its device in benchmarks/README.md. On the CPU ours
-# (4-11x lm-eval's hf); on a GPU the one measurement (an H100, ARC-Challenge 25-shot, made before documents
+# (2.3-19x lm-eval's hf); on a GPU the one measurement (an H100, ARC-Challenge 25-shot, made before documents
 # were batched together) had ours at 0.27x lm-eval's hf, so hf until a GPU run shows ours ahead.
 MEASURED_FASTEST = {"cpu": "harness", "cuda": "hf"}
 

@@ -8,9 +8,9 @@ the fixed 6-shot preamble, then each question, then the answers).
 
 Whatever fits in one sequence is laid out as a token tree (a "pack"): each shared token appears once,
 and an attention mask lets every token see only its own ancestors (tree attention), with position ids
-that follow each branch. A document whose whole subtree is small (WinoGrande, ARC, HellaSwag: its
-few-shot prefix and its endings) is one pack, and the packs of many documents, batched by length,
-go through the model in one padded forward pass. A node too large for one pack (a prefix shared by many
+that follow each branch. A document whose whole subtree is small (its few-shot prefix and its
+endings: WinoGrande's on any device, ARC's and HellaSwag's ~1,000 tokens on a GPU) is one pack, and
+the packs of many documents, batched by length, go through the model in one padded forward pass. A node too large for one pack (a prefix shared by many
 documents) runs once, and what lies below it is scored the same way against its cached keys/values,
 which every batch reads as an expanded view, never a copy. Log-probabilities are taken only at
 continuation positions, and the output layer runs only there.
@@ -280,8 +280,9 @@ class PrefixSharingLM(HFLM):
         self.stats = ScoringStats()
         self._oom_tokens: int | None = None  # positions per forward pass after an out-of-memory error
         # The largest subtree (a node and all below it) laid out as one sequence. Its tree mask makes attention
-        # quadratic in its length: on the CPU, where batching gains little, ARC's ~1,000-token documents ran
-        # 30% slower as one sequence each than as a cached prefix with its endings (benchmarks/README.md).
+        # quadratic in its length: on the CPU, where batching gains little, ARC's and HellaSwag's ~1,000-token
+        # documents ran 16-31% slower as one sequence each than as a cached prefix with its endings
+        # (benchmarks/README.md).
         self.max_subtree_tokens = 2048 if self.device.type == "cuda" else 256
         self._kv_cache_ok = self.backend == "causal" and bool(getattr(self.model.config, "use_cache", True))
         if not self._kv_cache_ok:
@@ -343,7 +344,8 @@ class PrefixSharingLM(HFLM):
         packs = plan_packs(work.rows, node.leaves, depth, self.max_pack_tokens if self._tree_attention else None)
         larger = []
         for child in node.children:
-            whole = pack({row: work.rows[row].tokens[depth:] for row in child.rows()}) if self._tree_attention else None
+            fits = self._tree_attention and child.depth - depth <= self.max_subtree_tokens  # else its prefix alone is too long
+            whole = pack({row: work.rows[row].tokens[depth:] for row in child.rows()}) if fits else None
             if whole is not None and len(whole.tokens) <= self.max_subtree_tokens:
                 packs.append(whole)
             else:
