@@ -76,7 +76,7 @@ def _embedded_shape():
     if not (EMBEDDED_SHAPE / "config.json").is_file():
         gguf = _embedded_gguf()
         for part in (AutoConfig, AutoTokenizer):
-            part.from_pretrained(**gguf).save_pretrained(EMBEDDED_SHAPE)
+            part.from_pretrained(gguf["pretrained"], gguf_file=gguf["gguf_file"]).save_pretrained(EMBEDDED_SHAPE)
     return AutoConfig.from_pretrained(EMBEDDED_SHAPE), AutoTokenizer.from_pretrained(EMBEDDED_SHAPE)
 
 
