@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import shutil
 import statistics
 import threading
 import time
@@ -38,6 +39,7 @@ from lm_eval.tasks import TaskManager  # noqa: E402
 
 from harness.backends import PrefixSharingLM  # noqa: E402
 from harness.backends.prefix import model_input, prefix_tree_size  # noqa: E402
+from harness.hf_folder import saved_hf_folder  # noqa: E402
 from harness.paths import TASKS_DIR  # noqa: E402
 from harness.registry import DEFAULT_MODEL, resolve_model  # noqa: E402
 
@@ -70,13 +72,12 @@ def _embedded_gguf() -> dict:
 
 
 def _embedded_shape():
-    """The embedded model's config and tokenizer, saved from its GGUF file on first use."""
+    """The embedded model's config and tokenizer, saved from its GGUF file on first use (the bundle carries them)."""
     from transformers import AutoConfig, AutoTokenizer
 
     if not (EMBEDDED_SHAPE / "config.json").is_file():
-        gguf = _embedded_gguf()
-        for part in (AutoConfig, AutoTokenizer):
-            part.from_pretrained(gguf["pretrained"], gguf_file=gguf["gguf_file"]).save_pretrained(EMBEDDED_SHAPE)
+        _embedded_gguf()  # one line when the embedded model is not installed
+        shutil.copytree(saved_hf_folder(resolve_model(DEFAULT_MODEL)), EMBEDDED_SHAPE)
     return AutoConfig.from_pretrained(EMBEDDED_SHAPE), AutoTokenizer.from_pretrained(EMBEDDED_SHAPE)
 
 

@@ -18,6 +18,7 @@ from harness.errors import HarnessError
 
 if TYPE_CHECKING:
     from harness.core import RunSpec
+    from harness.registry import ModelSpec
 
 _TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "tokenizer_config.json", "vocab.json")
 
@@ -33,14 +34,21 @@ class Backend:
     package: str | None = None  # the module that must be importable (None: always there)
     install: str = ""  # how to get that package
     needs_gpu: bool = False
+    gguf_package: str | None = None  # a further module a GGUF model needs (None: none, or GGUF is refused)
+    gguf_install: str = ""  # how to get that one
     reported_dtype: str | None = None  # what a result says of the weights' dtype (None: the spec's)
     request_cache: bool = True  # every answer kept in the run's request cache (resumable)
 
-    def check_available(self, device: str) -> None:
-        """One line, before any model work, when this backend cannot run here."""
+    def check_available(self, device: str, model: ModelSpec | None = None) -> None:
+        """One line, before any model work, when this backend cannot run here (or cannot run ``model``)."""
         if self.package and importlib.util.find_spec(self.package) is None:
             raise HarnessError(f"--backend {self.name} needs the package {self.package}, which is not installed",
                                f"{self.install}, or choose another --backend")
+        if (model is not None and model.gguf_path is not None and self.gguf_package
+                and importlib.util.find_spec(self.gguf_package) is None):
+            raise HarnessError(f"--backend {self.name} runs a GGUF file ({model.name}) through the package "
+                               f"{self.gguf_package}, which is not installed",
+                               f"{self.gguf_install}, or run the GGUF with --backend llama-cpp")
         if self.needs_gpu and device != "cuda":
             raise HarnessError(f"--backend {self.name} runs on a GPU, and this run's device is {device}",
                                "run on a CUDA machine with --device cuda, or choose another --backend")
@@ -88,12 +96,20 @@ def _server(spec: RunSpec) -> dict[str, Any]:
 
 
 def _vllm(spec: RunSpec) -> dict[str, Any]:
-    if spec.model.gguf_path is not None:  # lm-eval's vLLM model reads the config with AutoConfig, which takes no GGUF
-        raise HarnessError(f"--backend vllm runs Hugging Face weights, and {spec.model.name} is a GGUF file",
-                           "give vLLM the model's hub id or folder, or run the GGUF with --backend llama-cpp")
-    weights = _weights(spec)
-    tokenizer = {"tokenizer": str(spec.tokenizer)} if spec.tokenizer is not None else {}
-    return {**weights, **tokenizer, "batch_size": spec.batch_size, "dtype": spec.effective_dtype}
+    """vLLM takes paths: a GGUF file as ``model`` beside a folder with its tokenizer and config, which lm-eval's
+    model reads as ``pretrained`` (``AutoConfig`` takes no GGUF file); a ``--tokenizer`` file as a folder."""
+    from harness.hf_folder import saved_hf_folder
+
+    model = spec.model
+    if model.gguf_path is not None:
+        folder = str(saved_hf_folder(model, spec.tokenizer))
+        weights = {"pretrained": folder, "model": str(model.gguf_path), "tokenizer": folder}
+    else:
+        weights = _weights(spec)
+        if spec.tokenizer is not None:
+            weights["tokenizer"] = str(spec.tokenizer if spec.tokenizer.is_dir() else
+                                       saved_hf_folder(model, spec.tokenizer))
+    return {**weights, "batch_size": spec.batch_size, "dtype": spec.effective_dtype}
 
 
 BACKENDS: dict[str, Backend] = {backend.name: backend for backend in (
@@ -105,7 +121,9 @@ BACKENDS: dict[str, Backend] = {backend.name: backend for backend in (
     Backend("openai-compatible", "harness-openai-compatible", "a server (--base-url)", _server,
             reported_dtype="the server's"),
     Backend("vllm", "vllm", "lm-eval's vLLM backend (GPU)", _vllm, package="vllm",
-            install="pip install vllm on a machine with an NVIDIA GPU", needs_gpu=True),
+            install="pip install vllm on a machine with an NVIDIA GPU", needs_gpu=True,
+            gguf_package="vllm_gguf_plugin",  # vLLM 0.34 reads no GGUF file without it
+            gguf_install="pip install vllm-gguf-plugin"),
 )}
 
 

@@ -57,7 +57,7 @@ def load_model(spec: RunSpec):
     from harness.backends import backend_class
 
     kind = backend(spec.backend)
-    kind.check_available(spec.device)
+    kind.check_available(spec.device, spec.model)
     kwargs = kind.build(spec)
     try:
         lm = backend_class(kind)(**kwargs)
@@ -104,7 +104,7 @@ def _build(manager, name: str, spec: str) -> dict[str, Any]:
 def preflight(spec: RunSpec) -> TaskPlan:
     """Check settings, tasks, YAML, data and permissions before any model is loaded; returns what to run."""
     checks.spec(spec)
-    backend(spec.backend).check_available(spec.device)
+    backend(spec.backend).check_available(spec.device, spec.model)
     _quiet_expected_warnings()
     check_chat_options(spec.model, spec.chat, spec.system)
     tasks = plan(list(spec.tasks), spec.include_paths)
