@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import yaml
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
@@ -112,6 +113,13 @@ def run_cli(*args: str, env: dict[str, str] | None = None, timeout: int = 1800) 
     return subprocess.run(
         [sys.executable, "-m", "harness", *args], capture_output=True, text=True, env=full_env, timeout=timeout
     )
+
+
+def write_sweep(folder: Path, output: Path, models: list, tasks: list[str], limit: int = 3, **extra) -> Path:
+    """A new sweep file in ``folder`` (sweep-0.yaml, sweep-1.yaml, ...) writing its results to ``output``."""
+    path = folder / f"sweep-{len(list(folder.glob('sweep-*.yaml')))}.yaml"
+    path.write_text(yaml.safe_dump({"output": str(output), "tasks": tasks, "limit": limit, "models": models, **extra}))
+    return path
 
 
 def random_model(folder: Path, kind: str) -> Path:

@@ -1,4 +1,4 @@
-"""The model registry and model resolution."""
+"""The model registry, model resolution, and the backend table (with the default backend per device)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 
 from harness import REGISTRY, HarnessError, resolve_model
+from harness.sweep import load_sweep
+from tests.conftest import write_sweep
 
 REQUIRED = [
     "llama-2-7b", "llama-2-13b", "llama-2-70b", "llama-2-7b-chat", "llama-2-13b-chat", "llama-2-70b-chat",
@@ -81,3 +83,15 @@ def test_every_backend_is_described_once_and_its_lm_eval_model_resolves() -> Non
                 kind.check_available("cuda")
             continue
         assert backend_class(kind).__name__ in {"PrefixSharingLM", "HFLM", "LlamaCppLM", "OpenAICompatibleLM", "VLLM"}
+
+
+def test_backend_defaults_to_the_faster_one_on_the_cells_device(tmp_path: Path) -> None:
+    """Without a backend, a CPU cell gets ours and a CUDA cell lm-eval's hf (``MEASURED_FASTEST``); a named one
+    is kept. Sweeps loaded for a GPU cluster (the Ray executor's ``default_device="cuda"``) follow the same rule."""
+    models = ["smollm2-135m-instruct", {"model": "smollm2-135m-instruct", "device": "cuda"},
+              {"model": "smollm2-135m-instruct", "device": "cuda", "backend": "harness"}]
+    path = write_sweep(tmp_path, tmp_path / "out", models, ["arc_easy"], device="cpu")
+    assert [(c.spec.device, c.spec.backend) for c in load_sweep(path, default_device="cuda").cells] == [
+        ("cpu", "harness"), ("cuda", "hf"), ("cuda", "harness")]
+    unset = write_sweep(tmp_path, tmp_path / "out", ["smollm2-135m-instruct"], ["arc_easy"])
+    assert [c.spec.backend for c in load_sweep(unset, default_device="cuda").cells] == ["hf"]

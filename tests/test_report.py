@@ -252,7 +252,7 @@ def test_report_writes_every_file_and_is_byte_identical_twice(tmp_path: Path, ru
             (runs_dir / path.name).write_bytes(path.read_bytes())
     first = write_report(tmp_path / "a", runs_dir)
     second = write_report(tmp_path / "b", runs_dir)
-    assert {p.name for p in first} == REPORT_FILES
+    assert {p.name for p in first} == {p.name for p in second} == REPORT_FILES
     for name in REPORT_FILES:
         if name.endswith((".svg", ".csv", ".md", ".tex")):
             assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name

@@ -19,19 +19,12 @@ import time
 from pathlib import Path
 
 import pytest
-import yaml
 
-from conftest import needs, random_model, run_cli
+from conftest import needs, random_model, run_cli, write_sweep
 
 pytestmark = [needs("mirror", "tokenizers", "embedded_model"), pytest.mark.slow]
 
 OFFLINE = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
-
-
-def write_sweep(folder: Path, output: Path, models: list, tasks: list[str], limit: int, **extra) -> Path:
-    path = folder / f"sweep-{len(list(folder.glob('sweep-*.yaml')))}.yaml"
-    path.write_text(yaml.safe_dump({"output": str(output), "tasks": tasks, "limit": limit, "models": models, **extra}))
-    return path
 
 
 def start_sweep(sweep: Path, log: Path, *args: str) -> subprocess.Popen:

@@ -21,13 +21,7 @@ from harness.executors import _LoadedModel, run_cell
 from harness.paths import TASKS_DIR
 from harness.registry import resolve_model
 from harness.sweep import load_sweep
-from tests.conftest import MIRROR, needs, random_model, run_cli
-
-
-def _sweep(folder: Path, output: Path, models: list, tasks: list[str], limit: int = 3, **extra) -> Path:
-    path = folder / "sweep.yaml"
-    path.write_text(yaml.safe_dump({"output": str(output), "tasks": tasks, "limit": limit, "models": models, **extra}))
-    return path
+from tests.conftest import MIRROR, needs, random_model, run_cli, write_sweep
 
 
 def _one_line_error(done: subprocess.CompletedProcess, message: str, output: Path) -> None:
@@ -64,10 +58,10 @@ def test_bad_sweep_file(tmp_path: Path, config: dict, message: str) -> None:
 
 
 @needs("embedded_model")
-def test_task_yaml_with_an_unknown_key_stops_the_sweep(tmp_path: Path) -> None:
+def test_task_yaml_with_an_unknown_key_stops_thewrite_sweep(tmp_path: Path) -> None:
     task = tmp_path / "typo.yaml"
     task.write_text("task: typo\ndataset_path: x\noutput_type: multiple_choice\ndoc_to_txt: '{{q}}'\n")
-    sweep = _sweep(tmp_path, tmp_path / "out", ["smollm2-135m-instruct"], [str(task)])
+    sweep = write_sweep(tmp_path, tmp_path / "out", ["smollm2-135m-instruct"], [str(task)])
     _one_line_error(run_cli("sweep", str(sweep)), "has unknown key(s) doc_to_txt", tmp_path / "out")
 
 
@@ -102,7 +96,7 @@ def test_failing_cells_record_why_and_the_others_go_on(tmp_path: Path) -> None:
         f"include: {TASKS_DIR / 'arc_easy.yaml'}\ntask: arc_easy_raising\n"
         "process_docs: !function raising.process_docs\n")
     output = tmp_path / "out"
-    sweep = _sweep(tmp_path, output, ["smollm2-135m-instruct", str(truncated), str(no_tokenizer)],
+    sweep = write_sweep(tmp_path, output, ["smollm2-135m-instruct", str(truncated), str(no_tokenizer)],
                    ["arc_easy", "winogrande", str(tmp_path / "raising.yaml")])
     done = run_cli("sweep", str(sweep), env={"HARNESS_DATA_DIR": str(mirror)})
     assert done.returncode == 1, done.stdout[-3000:] + done.stderr[-3000:]
@@ -129,7 +123,7 @@ def test_failing_cells_record_why_and_the_others_go_on(tmp_path: Path) -> None:
 
 def _tiny_cell(tmp_path: Path):
     model = random_model(tmp_path / "tiny", "llama")
-    return load_sweep(_sweep(tmp_path, tmp_path / "out", [{"model": str(model), "batch_size": 8}], ["arc_easy"], 6))
+    return load_sweep(write_sweep(tmp_path, tmp_path / "out", [{"model": str(model), "batch_size": 8}], ["arc_easy"], 6))
 
 
 @pytest.mark.slow
@@ -160,7 +154,7 @@ def test_out_of_memory_backs_off_then_fails_the_cell_clearly(tmp_path: Path, mon
     assert seen[first + 1] == (seen[first][0] // 2, seen[first][1]), seen
     cap = seen[first][0] * seen[first][1] // 2
     assert all(rows == 1 or rows * width <= cap for rows, width in seen[first + 1 :]), seen  # one sequence always runs
-    reference = load_sweep(_sweep(tmp_path, tmp_path / "reference", [{"model": str(cell.spec.model.local_path),
+    reference = load_sweep(write_sweep(tmp_path, tmp_path / "reference", [{"model": str(cell.spec.model.local_path),
                                                                       "batch_size": 1}], ["arc_easy"], 6))
     monkeypatch.setattr(decoder, "forward", forward)
     expected = run_cell(reference.cells[0], reference.output)
@@ -170,7 +164,7 @@ def test_out_of_memory_backs_off_then_fails_the_cell_clearly(tmp_path: Path, mon
         raise RuntimeError("[enforce fail at alloc_cpu.cpp:127] DefaultCPUAllocator: can't allocate memory: "
                            "you tried to allocate 21474836480 bytes")
 
-    again = load_sweep(_sweep(tmp_path, tmp_path / "oom", [{"model": str(cell.spec.model.local_path)}], ["arc_easy"], 6))
+    again = load_sweep(write_sweep(tmp_path, tmp_path / "oom", [{"model": str(cell.spec.model.local_path)}], ["arc_easy"], 6))
     monkeypatch.setattr(_LoadedModel.get(again.cells[0].spec)[0].model.get_decoder(), "forward", cpu_oom)
     failed = run_cell(again.cells[0], again.output)
     assert failed.state == "failed"
@@ -197,7 +191,7 @@ def test_full_disk_leaves_no_complete_looking_result(tmp_path: Path, what_fills:
         if what_fills == "result files":
             (tmp_path / "cells").mkdir()
             (output / ".cells").symlink_to(tmp_path / "cells")
-        sweep = _sweep(tmp_path, output, ["smollm2-135m-instruct"], ["arc_easy"], limit=limit)
+        sweep = write_sweep(tmp_path, output, ["smollm2-135m-instruct"], ["arc_easy"], limit=limit)
         done = run_cli("sweep", str(sweep))
         assert done.returncode == 1, done.stdout[-2000:] + done.stderr[-2000:]
         assert "Traceback" not in done.stderr
@@ -237,15 +231,3 @@ def test_missing_tokenizer_is_named_before_loading(tmp_path: Path) -> None:
 
     with pytest.raises(HarnessError, match="has no tokenizer files"):
         load_model(RunSpec(model=resolve_model(str(folder)), tasks=("arc_easy",)))
-
-
-def test_backend_defaults_to_the_faster_one_on_the_cells_device(tmp_path: Path) -> None:
-    """Without a backend, a CPU cell gets ours and a CUDA cell lm-eval's hf (``MEASURED_FASTEST``); a named one
-    is kept. Sweeps loaded for a GPU cluster (the Ray executor's ``default_device="cuda"``) follow the same rule."""
-    models = ["smollm2-135m-instruct", {"model": "smollm2-135m-instruct", "device": "cuda"},
-              {"model": "smollm2-135m-instruct", "device": "cuda", "backend": "harness"}]
-    path = _sweep(tmp_path, tmp_path / "out", models, ["arc_easy"], device="cpu")
-    assert [(c.spec.device, c.spec.backend) for c in load_sweep(path, default_device="cuda").cells] == [
-        ("cpu", "harness"), ("cuda", "hf"), ("cuda", "harness")]
-    unset = _sweep(tmp_path, tmp_path / "out", ["smollm2-135m-instruct"], ["arc_easy"])
-    assert [c.spec.backend for c in load_sweep(unset, default_device="cuda").cells] == ["hf"]
