@@ -20,7 +20,7 @@ from lm_eval.models.huggingface import HFLM
 from lm_eval.tasks import TaskManager
 
 from harness.backends import PrefixSharingLM
-from harness.backends.prefix import Row, build_tree, model_input, plan_packs, prefix_tree_size
+from harness.backends.prefix import Row, build_tree, model_input, pack, plan_packs, prefix_tree_size
 from harness.paths import TASKS_DIR
 from harness.registry import resolve_model
 from tests.conftest import needs, random_model
@@ -58,17 +58,34 @@ def test_suffixes_that_begin_alike_share_one_pack_with_each_token_once() -> None
         path = tree.paths[row]
         assert [tree.tokens[j] for j in path] == list(rows[row].tokens[1:])
         assert [tree.parents[j] for j in path] == [-1, *path[:-1]]
-    allowed = tree.ancestry()
-    for row in tree.rows:  # the last token sees exactly its own path
-        path = tree.paths[row]
-        assert allowed[path[-1]].nonzero().flatten().tolist() == sorted(path)
-    assert tree.levels() == [len(_path_to(tree, j)) - 1 for j in range(len(tree.tokens))]
+    _assert_sees_exactly_its_path(tree)
     assert [len(p.rows) for p in plan_packs(rows, [0, 1, 2, 4], depth=1, max_tokens=5)] == [3, 1]  # a cap
     assert all(len(p.rows) == 1 for p in plan_packs(rows, [0, 1, 2, 4], depth=1, max_tokens=None))
 
 
 def _path_to(tree, j: int) -> list[int]:
     return [*_path_to(tree, tree.parents[j]), j] if j >= 0 else []
+
+
+def _assert_sees_exactly_its_path(tree) -> None:
+    """Every token attends to itself and its ancestors and nothing else; its level is its depth."""
+    allowed = tree.ancestry()
+    for j in range(len(tree.tokens)):
+        assert allowed[j].nonzero().flatten().tolist() == sorted(_path_to(tree, j)), j
+    assert tree.levels() == [len(_path_to(tree, j)) - 1 for j in range(len(tree.tokens))]
+
+
+def test_a_document_subtree_in_any_row_order_attends_along_its_branches() -> None:
+    """A document's whole subtree as one pack (its few-shot prefix, then endings that branch at different
+    depths, some inside others), its rows in an order that is not sorted: chains start and resume anywhere."""
+    prefix = tuple(range(100, 160))
+    rows = {0: prefix + (1, 2, 3), 1: prefix[:30] + (4, 5), 2: prefix + (1, 6), 3: prefix[:45] + (7,),
+            4: prefix + (1, 2, 3, 8, 9), 5: prefix[:30] + (4, 10, 11), 6: (12,), 7: prefix[:10]}
+    tree = pack(rows)
+    assert len(tree.tokens) == len(prefix) + 12  # every shared token once
+    for row, suffix in rows.items():
+        assert [tree.tokens[j] for j in tree.paths[row]] == list(suffix)
+    _assert_sees_exactly_its_path(tree)
 
 
 def _evaluate(lm, limit: int) -> dict:
@@ -165,6 +182,40 @@ def test_scores_do_not_depend_on_batch_composition(tmp_path: Path) -> None:
         assert [a[1] for a in got] == [a[1] for a in expected]
         if batch_size == "auto":  # fewer passes than documents: documents shared them
             assert lm.stats.forward_calls < docs, lm.stats
+
+
+@needs("mirror", "tokenizers", "embedded_model")
+@pytest.mark.parametrize("kind", ["embedded", "llama", "neox"])
+def test_strings_tokenized_in_one_batch_give_lm_eval_own_token_ids(
+        tmp_path: Path, kind: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What scoring receives, with every string tokenized beforehand in one batch call, is what lm-eval's own
+    ``loglikelihood`` gives calling ``tok_encode`` string by string: on 50 docs of each of the five tasks, after
+    an empty context, and for a context that starts with the BOS text; and no string is left to that call."""
+    from lm_eval.api.instance import Instance
+
+    kwargs = (_embedded_kwargs() if kind == "embedded" else
+              {"pretrained": str(random_model(tmp_path / kind, kind)), "device": DEVICE, "dtype": "float32"})
+    lm = PrefixSharingLM(**kwargs, batch_size=1)
+    manager = TaskManager(include_path=str(TASKS_DIR), include_defaults=False)
+    requests = []
+    for name in TASKS:
+        task = manager.load([name])["tasks"][name]
+        task.build_all_requests(limit=50, rank=0, world_size=1)
+        requests += task.instances
+    bos = lm.tokenizer.decode(lm.prefix_token_id)
+    requests += [Instance("loglikelihood", {}, ("", " an empty context"), 0),
+                 Instance("loglikelihood", {}, (f"{bos}Question: is this a BOS?\nAnswer: ", "yes "), 0)]
+    handed = []
+    monkeypatch.setattr(lm, "_loglikelihood_tokens",
+                        lambda tokens, disable_tqdm=False: handed.append(tokens) or [(0.0, False)] * len(tokens))
+    one_by_one = []
+    lm_eval_encode = HFLM.tok_encode
+    monkeypatch.setattr(HFLM, "tok_encode", lambda self, *a, **k: one_by_one.append(a) or lm_eval_encode(self, *a, **k))
+    lm.loglikelihood(requests, disable_tqdm=True)
+    assert one_by_one == []  # every string was foreseen
+    HFLM.loglikelihood(lm, requests, disable_tqdm=True)  # lm-eval's own: string by string
+    assert len(one_by_one) >= len(requests)
+    assert len(handed[0]) == len(requests) > 1000 and handed[0] == handed[1]
 
 
 @needs("tokenizers")

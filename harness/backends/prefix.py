@@ -15,8 +15,10 @@ documents) runs once, and what lies below it is scored the same way against its 
 which every batch reads as an expanded view, never a copy. Log-probabilities are taken only at
 continuation positions, and the output layer runs only there.
 
-Tokenization, BOS handling and left truncation are lm-eval's own: this class only replaces
-``_loglikelihood_tokens``, which receives the token ids lm-eval's ``loglikelihood`` produced.
+Tokenization, BOS handling and left truncation are lm-eval's own: this class replaces
+``_loglikelihood_tokens``, which receives the token ids lm-eval's ``loglikelihood`` produced, and has the
+strings ``loglikelihood`` will encode tokenized beforehand, each distinct one once, in one batch call on the
+tokenizer's threads (the same tokenizer call per string as lm-eval's ``tok_encode``, so the same ids).
 """
 from __future__ import annotations
 
@@ -31,6 +33,7 @@ import psutil
 import torch
 import torch.nn.functional as F
 from lm_eval.models.huggingface import HFLM
+from lm_eval.models.utils import _add_special_kwargs, has_bos_prefix
 from tqdm import tqdm
 
 log = logging.getLogger(__name__)
@@ -89,12 +92,18 @@ class Pack:
         return levels
 
     def ancestry(self) -> torch.Tensor:
-        """``[len, len]`` booleans: token ``i`` may attend to token ``j`` (``j`` is ``i`` or an ancestor)."""
-        allowed = torch.zeros(len(self.tokens), len(self.tokens), dtype=torch.bool)
-        for i, parent in enumerate(self.parents):
-            if parent >= 0:
-                allowed[i] = allowed[parent]
-            allowed[i, i] = True
+        """``[len, len]`` booleans: token ``i`` may attend to token ``j`` (``j`` is ``i`` or an ancestor).
+
+        Filled one chain at a time (a run of tokens each the child of the one before; a few per document),
+        not token by token: a chain's tokens see what its first token's parent sees, and the chain up to
+        themselves. Parents precede their children, so that parent's row is complete when it is read."""
+        n = len(self.tokens)
+        allowed = torch.zeros(n, n, dtype=torch.bool)
+        starts = [i for i, parent in enumerate(self.parents) if parent < 0 or parent != i - 1] + [n]
+        for start, end in zip(starts, starts[1:]):
+            if self.parents[start] >= 0:
+                allowed[start:end] = allowed[self.parents[start]]
+            allowed[start:end, start:end] |= torch.ones(end - start, end - start, dtype=torch.bool).tril()
         return allowed
 
 
@@ -165,6 +174,22 @@ class _Pass:
 def model_input(context: Sequence[int], continuation: Sequence[int], max_length: int) -> tuple[int, ...]:
     """The tokens lm-eval's ``hf`` feeds the model for a request: left-truncated, last token dropped."""
     return tuple((list(context) + list(continuation))[-(max_length + 1):][:-1])
+
+
+def encoded_strings(pairs: Sequence[tuple[str, str]]) -> list[tuple[str, bool | None]]:
+    """The ``(string, add_special_tokens)`` lm-eval's ``loglikelihood`` encodes for each (context, continuation):
+    after an empty context the continuation alone; else the whole and the context, the context's trailing
+    spaces moved to the continuation (``TemplateLM._encode_pair``)."""
+    strings: list[tuple[str, bool | None]] = []
+    for context, continuation in pairs:
+        if not context:
+            strings.append((continuation, False))
+            continue
+        spaces = len(context) - len(context.rstrip())
+        if spaces:
+            context, continuation = context[:-spaces], context[-spaces:] + continuation
+        strings += [(context + continuation, None), (context, None)]
+    return strings
 
 
 def common_prefix_length(a: Sequence[int], b: Sequence[int]) -> int:
@@ -274,6 +299,7 @@ class PrefixSharingLM(HFLM):
     min_shared_prefix = 8
     max_pack_tokens = 256  # the largest token tree packed into one sequence from several suffixes
     min_fill = 0.8  # a batch's shortest pack has at least this share of its longest one's tokens
+    _encoded: dict[tuple[str, bool | None], list[int]] = {}  # during loglikelihood: its strings, tokenized
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -293,6 +319,36 @@ class PrefixSharingLM(HFLM):
         if self._kv_cache_ok and not self._tree_attention:
             log.info("%s: no tree attention (needs sdpa or eager attention, position ids and no sliding "
                      "window); suffixes are scored one per sequence", type(self.model).__name__)
+
+    def loglikelihood(self, requests, disable_tqdm: bool = False) -> list[tuple[float, bool]]:
+        """lm-eval's, with the strings it encodes tokenized beforehand in one batch (see the module's note)."""
+        self._encoded = self._encode_all(encoded_strings([request.args for request in requests]))
+        try:
+            return super().loglikelihood(requests, disable_tqdm=disable_tqdm)
+        finally:
+            self._encoded = {}
+
+    def _encode_all(self, strings: list[tuple[str, bool | None]]) -> dict[tuple[str, bool | None], list[int]]:
+        """Each distinct string tokenized with the arguments lm-eval's ``tok_encode`` would pass for it."""
+        bos = self.tokenizer.decode(self.prefix_token_id)
+        groups: dict[tuple, list[tuple[str, bool | None]]] = {}
+        for string, add_special_tokens in dict.fromkeys(strings):
+            kwargs = _add_special_kwargs(add_special_tokens, self.add_bos_token)
+            if add_special_tokens is None and has_bos_prefix(string, bos):
+                kwargs["add_special_tokens"] = False
+            groups.setdefault(tuple(sorted(kwargs.items())), []).append((string, add_special_tokens))
+        encoded = {}
+        for kwargs, members in groups.items():
+            encoded.update(zip(members, self.tokenizer([string for string, _ in members], **dict(kwargs))["input_ids"]))
+        return encoded
+
+    def tok_encode(self, string: str, add_special_tokens: bool | None = None, left_truncate_len: int | None = None,
+                   **kwargs) -> list[int]:
+        encoding = None if kwargs else self._encoded.get((string, add_special_tokens))
+        if encoding is None:  # not foreseen: lm-eval's own call
+            return super().tok_encode(string, add_special_tokens=add_special_tokens,
+                                      left_truncate_len=left_truncate_len, **kwargs)
+        return list(encoding[-left_truncate_len:] if left_truncate_len else encoding)
 
     def _loglikelihood_tokens(
         self, requests: list[Request], disable_tqdm: bool = False, override_bs: int | None = None
