@@ -131,13 +131,13 @@ def _embedded_kwargs() -> dict:
             "dtype": "float32"}
 
 
-@needs("mirror")
+@needs("mirror", "embedded_model")
 @pytest.mark.slow
 def test_embedded_model_matches_lm_eval_hf_on_five_tasks() -> None:
     _compare_at_batch_sizes(_embedded_kwargs(), limit=4)
 
 
-@needs("mirror")
+@needs("mirror", "embedded_model")
 @pytest.mark.heavy
 def test_embedded_model_matches_lm_eval_hf_on_fifty_docs_per_task() -> None:
     _compare_at_batch_sizes(_embedded_kwargs(), limit=50)
@@ -184,8 +184,8 @@ def test_scores_do_not_depend_on_batch_composition(tmp_path: Path) -> None:
             assert lm.stats.forward_calls < docs, lm.stats
 
 
-@needs("mirror", "tokenizers", "embedded_model")
-@pytest.mark.parametrize("kind", ["embedded", "llama", "neox"])
+@needs("mirror", "tokenizers")
+@pytest.mark.parametrize("kind", [pytest.param("embedded", marks=needs("embedded_model")), "llama", "neox"])
 def test_strings_tokenized_in_one_batch_give_lm_eval_own_token_ids(
         tmp_path: Path, kind: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """What scoring receives, with every string tokenized beforehand in one batch call, is what lm-eval's own
