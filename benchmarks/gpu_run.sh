@@ -3,8 +3,9 @@
 # files (no network needed). Each stage writes its log to $OUT (or ./gpu-logs); its timeouts keep it under one
 # 10-minute device call (not yet run on a GPU).
 #
-#   bash benchmarks/gpu_run.sh correctness   # the prefix scorer's lm-eval agreement tests on CUDA (fp32, heavy tier
-#                                            # included), and fp32 20-doc checks of the random-weight shapes
+#   bash benchmarks/gpu_run.sh correctness   # the prefix scorer's lm-eval agreement tests on CUDA (fp32; the embedded
+#                                            # model's skip, its GGUF does not travel), and fp32 20-doc checks of the
+#                                            # random-weight shapes
 #   bash benchmarks/gpu_run.sh speed MODEL   # bf16, 200 docs, two interleaved reps, lm-eval at bs 8/32/64 (bs 1 was
 #                                            # 5x slower than bs 32 on the H100 run in benchmarks/README.md):
 #                                            # ARC-25, HellaSwag-10, MMLU-5 (MODEL: smollm2-135m, tinyllama-1.1b, llama-2-7b)
@@ -26,7 +27,7 @@ python3 -c "import torch, transformers, lm_eval; print('torch', torch.__version_
 CASES="arc_challenge (25-shot),hellaswag (10-shot),mmlu (5-shot; 4 subjects)"
 case "${1:-}" in
   correctness)
-    HARNESS_TEST_DEVICE=cuda timeout 340 python3 -m pytest -q -p no:cacheprovider tests/test_backend_prefix.py 2>&1 | tee "$OUT/test-heavy-cuda.log"
+    HARNESS_TEST_DEVICE=cuda timeout 340 python3 -m pytest -q -p no:cacheprovider tests/test_backend_prefix.py 2>&1 | tee "$OUT/test-prefix-cuda.log"
     for model in smollm2-135m tinyllama-1.1b; do
       timeout 110 python3 benchmarks/bench_scoring.py --model $model --device cuda --dtype float32 --docs 20 --reps 1 \
         --ref-batch-sizes 8 --cases "$CASES" 2>&1 | grep -v "it/s\]" | tee "$OUT/fp32-$model.log"

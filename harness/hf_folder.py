@@ -24,9 +24,9 @@ FOLDERS = CACHE_DIR / "hf_folders"
 
 
 def _folder_for(model: ModelSpec, tokenizer_path: Path | None) -> Path:
-    sources = [path.resolve() for path in (model.gguf_path, tokenizer_path) if path is not None]
-    identity = [model.name, model.hub_id, model.revision] + [(str(p), p.stat().st_size, p.stat().st_mtime_ns)
-                                                              for p in sources]
+    sources = {path.resolve(): path.stat() for path in (model.gguf_path, tokenizer_path) if path is not None}
+    identity = [model.name, model.hub_id, model.revision] + [(str(path), stat.st_size, stat.st_mtime_ns)
+                                                              for path, stat in sources.items()]
     key = hashlib.sha256(repr(identity).encode()).hexdigest()[:16]
     return FOLDERS / f"{re.sub(r'[^A-Za-z0-9._-]+', '_', model.name)}-{key}"
 

@@ -69,7 +69,7 @@ def test_a_gguf_model_goes_to_vllm_as_its_file_beside_a_folder_with_its_config_a
 
 
 @needs("tokenizers")
-def test_a_tokenizer_json_goes_to_vllm_as_a_folder_and_a_tokenizer_folder_as_it_is(tmp_path: Path) -> None:
+def test_a_tokenizer_json_goes_to_vllm_as_a_folder_and_a_tokenizer_folder_as_it_is() -> None:
     from transformers import AutoTokenizer
 
     model = resolve_model("llama-2-7b")

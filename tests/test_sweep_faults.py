@@ -58,7 +58,7 @@ def test_bad_sweep_file(tmp_path: Path, config: dict, message: str) -> None:
 
 
 @needs("embedded_model")
-def test_task_yaml_with_an_unknown_key_stops_thewrite_sweep(tmp_path: Path) -> None:
+def test_task_yaml_with_an_unknown_key_stops_the_sweep(tmp_path: Path) -> None:
     task = tmp_path / "typo.yaml"
     task.write_text("task: typo\ndataset_path: x\noutput_type: multiple_choice\ndoc_to_txt: '{{q}}'\n")
     sweep = write_sweep(tmp_path, tmp_path / "out", ["smollm2-135m-instruct"], [str(task)])
@@ -97,7 +97,7 @@ def test_failing_cells_record_why_and_the_others_go_on(tmp_path: Path) -> None:
         "process_docs: !function raising.process_docs\n")
     output = tmp_path / "out"
     sweep = write_sweep(tmp_path, output, ["smollm2-135m-instruct", str(truncated), str(no_tokenizer)],
-                   ["arc_easy", "winogrande", str(tmp_path / "raising.yaml")])
+                        ["arc_easy", "winogrande", str(tmp_path / "raising.yaml")])
     done = run_cli("sweep", str(sweep), env={"HARNESS_DATA_DIR": str(mirror)})
     assert done.returncode == 1, done.stdout[-3000:] + done.stderr[-3000:]
     assert "Traceback" not in done.stderr
@@ -154,8 +154,8 @@ def test_out_of_memory_backs_off_then_fails_the_cell_clearly(tmp_path: Path, mon
     assert seen[first + 1] == (seen[first][0] // 2, seen[first][1]), seen
     cap = seen[first][0] * seen[first][1] // 2
     assert all(rows == 1 or rows * width <= cap for rows, width in seen[first + 1 :]), seen  # one sequence always runs
-    reference = load_sweep(write_sweep(tmp_path, tmp_path / "reference", [{"model": str(cell.spec.model.local_path),
-                                                                      "batch_size": 1}], ["arc_easy"], 6))
+    reference = load_sweep(write_sweep(tmp_path, tmp_path / "reference",
+                                       [{"model": str(cell.spec.model.local_path), "batch_size": 1}], ["arc_easy"], 6))
     monkeypatch.setattr(decoder, "forward", forward)
     expected = run_cell(reference.cells[0], reference.output)
     assert json.loads(Path(outcome.result).read_text())["metrics"] == json.loads(Path(expected.result).read_text())["metrics"]
@@ -164,7 +164,8 @@ def test_out_of_memory_backs_off_then_fails_the_cell_clearly(tmp_path: Path, mon
         raise RuntimeError("[enforce fail at alloc_cpu.cpp:127] DefaultCPUAllocator: can't allocate memory: "
                            "you tried to allocate 21474836480 bytes")
 
-    again = load_sweep(write_sweep(tmp_path, tmp_path / "oom", [{"model": str(cell.spec.model.local_path)}], ["arc_easy"], 6))
+    again = load_sweep(write_sweep(tmp_path, tmp_path / "oom", [{"model": str(cell.spec.model.local_path)}],
+                                   ["arc_easy"], 6))
     monkeypatch.setattr(_LoadedModel.get(again.cells[0].spec)[0].model.get_decoder(), "forward", cpu_oom)
     failed = run_cell(again.cells[0], again.output)
     assert failed.state == "failed"
