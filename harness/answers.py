@@ -22,6 +22,7 @@ from typing import Any
 from tqdm import tqdm
 
 from harness import checks, provenance, runner, store
+from harness.backend_kinds import backend
 from harness.chat_bench import MAX_NEW_TOKENS, GREEDY_BELOW, ChatBench, Question, load_questions, select
 from harness.core import RunSpec
 from harness.errors import HarnessError
@@ -136,7 +137,8 @@ def answer(spec: RunSpec, chat_bench: ChatBench, output: Path, limit: int | None
         "provenance": {
             "model": model_info, "chat_template": runner.chat_provenance(spec, lm),
             "harness": {"version": runner.harness_version(), **provenance.git_commit()},
-            "libraries": provenance.library_versions(), "backend": spec.backend, "device": spec.device,
+            "libraries": provenance.library_versions(), "backend": spec.backend,
+            "backend_package": backend(spec.backend).installed() or None, "device": spec.device,
             "dtype": spec.effective_dtype, "server": spec.base_url,
             "request_cache": {"file": cache_path.name, **counts}, "started": started.isoformat(),
             "finished": provenance.utc_now().isoformat(), "wall_seconds": round(time.perf_counter() - clock, 3),

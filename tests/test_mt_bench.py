@@ -17,6 +17,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from importlib import metadata
 from pathlib import Path
 
 import pytest
@@ -99,6 +100,7 @@ def test_the_embedded_model_answers_both_turns_through_its_template_at_fastchats
         row["question_id"]: row["choices"][0]["turns"] for row in rows}
     meta = json.loads(path.with_suffix(".json").read_text())
     assert meta["sampling"]["max_new_tokens"] == 96 and meta["provenance"]["backend"] == "llama-cpp"
+    assert meta["provenance"]["backend_package"] == {"llama-cpp-python": metadata.version("llama-cpp-python")}
     assert meta["provenance"]["chat_template"]["sha256"] and meta["questions"]["ids"] == list(QUESTION_IDS)
     # The second run answered every turn from the request cache, and the answers are the same.
     assert meta["provenance"]["request_cache"]["computed"] == 0
