@@ -2,7 +2,7 @@
 verdict and every doc's choice.
 
 Runs ``harness.evaluate`` on the same model, tasks and ``--limit`` once per backend (results under
-``--output``/hf and ``--output``/harness) and prints one row per (task, metric) with both values, then per task
+``--output``/BACKEND) and prints one row per (task, metric) with both values, then per task
 the share of docs whose chosen answer (the choice of highest log-likelihood) is the same. Exit status 1 if any
 metric differs by more than 1e-5 (counting metrics move by at least 1/n; TruthfulQA's mc2 is continuous) or
 any doc's verdict differs; with ``--min-same-choices`` (a backend with other kernels, such as vLLM), if a

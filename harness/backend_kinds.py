@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import functools
 import importlib.util
-import re
 from collections.abc import Callable
-from importlib import metadata
 from dataclasses import dataclass
+from importlib import metadata
 from typing import TYPE_CHECKING, Any
+
+from packaging.utils import canonicalize_name
 
 from harness.errors import HarnessError
 
@@ -48,14 +49,18 @@ class Backend:
         if self.package is None:
             return {}
         names = _module_distributions().get(self.package, [])
-        return {re.sub(r"[-_.]+", "-", name).lower(): metadata.version(name) for name in names}  # PEP 503 names
+        return {canonicalize_name(name): metadata.version(name) for name in names}
+
+    def on_cpu_build(self) -> bool:
+        """Whether the package installed here is this backend's CPU build."""
+        return self.cpu_build is not None and self.cpu_build in self.installed()
 
     def check_available(self, device: str, model: ModelSpec | None = None) -> None:
         """One line, before any model work, when this backend cannot run here (or cannot run ``model``)."""
         if self.package and importlib.util.find_spec(self.package) is None:
             raise HarnessError(f"--backend {self.name} needs the package {self.package}, which is not installed",
                                f"{self.install}, or choose another --backend")
-        if self.cpu_build is not None and self.cpu_build in self.installed():
+        if self.on_cpu_build():
             self._check_cpu_build(device, model)
             return
         if (model is not None and model.gguf_path is not None and self.gguf_package

@@ -45,7 +45,7 @@ def _import_lm_eval_vllm_for_the_cpu_build(kind: Backend) -> None:
 
 def backend_class(kind: Backend):
     """The lm-eval model class of a backend (``harness.backend_kinds.BACKENDS``)."""
-    if kind.cpu_build is not None and kind.cpu_build in kind.installed():
+    if kind.on_cpu_build():
         _import_lm_eval_vllm_for_the_cpu_build(kind)
     return get_model(kind.lm_eval_model)
 
