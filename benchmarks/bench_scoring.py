@@ -39,6 +39,7 @@ from lm_eval.tasks import TaskManager  # noqa: E402
 
 from harness.backends import PrefixSharingLM  # noqa: E402
 from harness.backends.prefix import model_input, prefix_tree_size  # noqa: E402
+from harness.core import SEEDS  # noqa: E402
 from harness.hf_folder import saved_hf_folder  # noqa: E402
 from harness.paths import TASKS_DIR  # noqa: E402
 from harness.registry import DEFAULT_MODEL, resolve_model  # noqa: E402
@@ -149,6 +150,7 @@ def _requests(manager: TaskManager, names: list[str], docs: int):
     requests = []
     for name in names:
         task = manager.load([name])["tasks"][name]
+        task.set_fewshot_seed(seed=dict(SEEDS)["fewshot_random_seed"])  # lm-eval's; unseeded, every run differs
         task.build_all_requests(limit=per_task, rank=0, world_size=1)
         requests += task.instances
     return requests, per_task * len(names)
