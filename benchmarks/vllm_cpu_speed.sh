@@ -14,6 +14,9 @@ cd "$(dirname "$0")/.."
   || { echo "usage: VLLM_PYTHON=... bash benchmarks/vllm_cpu_speed.sh FOLDER TASK FEWSHOT DOCS REPS OUT" >&2; exit 2; }
 folder=$1 task=$2 fewshot=$3 docs=$4 reps=$5 out=$6
 export PYTHONPATH=$PWD HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TOKENIZERS_PARALLELISM=false VLLM_CPU_KVCACHE_SPACE=${VLLM_CPU_KVCACHE_SPACE:-2}
+# vLLM's CPU engine binds its compute threads to every core but one by default (one core, on 2); ours and hf run
+# torch on every core: vLLM gets every core too.
+export VLLM_CPU_OMP_THREADS_BIND=${VLLM_CPU_OMP_THREADS_BIND:-0-$(($(nproc) - 1))} VLLM_CPU_NUM_OF_RESERVED_CPU=${VLLM_CPU_NUM_OF_RESERVED_CPU:-0}
 mkdir -p "$out"
 declare -A python=([vllm]=$VLLM_PYTHON [harness]=.venv/bin/python [hf]=.venv/bin/python)
 declare -A batch=([vllm]=auto [harness]=auto [hf]=1)  # hf: its fastest batch size on this CPU (benchmarks/README)
