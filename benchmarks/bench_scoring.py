@@ -39,10 +39,10 @@ from lm_eval.tasks import TaskManager  # noqa: E402
 
 from harness.backends import PrefixSharingLM  # noqa: E402
 from harness.backends.prefix import model_input, prefix_tree_size  # noqa: E402
-from harness.core import SEEDS  # noqa: E402
 from harness.hf_folder import saved_hf_folder  # noqa: E402
 from harness.paths import TASKS_DIR  # noqa: E402
 from harness.registry import DEFAULT_MODEL, resolve_model  # noqa: E402
+from harness.tasks import task_requests  # noqa: E402
 
 CASES = {  # task -> (lm-eval task names, n-shot as pinned in tasks/)
     "arc_challenge (25-shot)": ["arc_challenge"],
@@ -147,12 +147,7 @@ class ForwardCounter:
 
 def _requests(manager: TaskManager, names: list[str], docs: int):
     per_task = max(docs // len(names), 1)
-    requests = []
-    for name in names:
-        task = manager.load([name])["tasks"][name]
-        task.set_fewshot_seed(seed=dict(SEEDS)["fewshot_random_seed"])  # lm-eval's; unseeded, every run differs
-        task.build_all_requests(limit=per_task, rank=0, world_size=1)
-        requests += task.instances
+    requests = [request for name in names for request in task_requests(manager, name, per_task)]
     return requests, per_task * len(names)
 
 

