@@ -139,7 +139,7 @@ def answer(spec: RunSpec, chat_bench: ChatBench, output: Path, limit: int | None
             "harness": {"version": runner.harness_version(), **provenance.git_commit()},
             "libraries": provenance.library_versions(), "backend": spec.backend,
             "backend_package": backend(spec.backend).installed() or None, "device": spec.device,
-            "dtype": spec.effective_dtype, "server": spec.base_url,
+            "dtype": backend(spec.backend).loaded_dtype(spec, lm), "server": spec.base_url,
             "request_cache": {"file": cache_path.name, **counts}, "started": started.isoformat(),
             "finished": provenance.utc_now().isoformat(), "wall_seconds": round(time.perf_counter() - clock, 3),
         },

@@ -44,6 +44,17 @@ class Backend:
     request_cache: bool = True  # every answer kept in the run's request cache (resumable)
     cpu_build: str | None = None  # a distribution of ``package`` built for the CPU: with it, CPU runs only
 
+    def loaded_dtype(self, spec: RunSpec, lm: Any) -> str:
+        """The weights' dtype a result records: as the built lm-eval model holds them (what ``auto`` became: the
+        checkpoint's dtype for transformers, bfloat16 for a float32 checkpoint in vLLM), else what the backend
+        says (``reported_dtype``) or the spec's when the model does not tell."""
+        if self.reported_dtype is not None:
+            return self.reported_dtype
+        model = getattr(lm, "model", None)
+        vllm_config = getattr(model, "model_config", None)  # vLLM's LLM; a transformers model has .dtype itself
+        dtype = getattr(vllm_config, "dtype", None) or getattr(model, "dtype", None)
+        return str(dtype).removeprefix("torch.") if dtype is not None else spec.effective_dtype
+
     def installed(self) -> dict[str, str]:
         """The distribution (and version) that provides ``package`` here: what a result records as having run."""
         if self.package is None:

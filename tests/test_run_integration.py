@@ -10,7 +10,7 @@ import pytest
 
 from harness.paths import TASKS_DIR
 from harness.provenance import sha256_file
-from tests.conftest import needs, run_cli
+from tests.conftest import needs, random_model, run_cli
 
 pytestmark = [needs("mirror", "embedded_model"), pytest.mark.slow]
 
@@ -58,6 +58,27 @@ def test_result_json_has_metrics_provenance_and_20_samples(two_task_run, task: s
     if task == "winogrande":
         assert any("train_xs" in d for d in prov["deviations"])
     assert f"{task}" in stdout and "acc" in stdout
+
+
+@needs("tokenizers")
+def test_result_records_the_dtype_the_weights_were_loaded_in(tmp_path: Path) -> None:
+    """Without --dtype the backend decides ('auto': a checkpoint's own dtype for transformers, bfloat16 for a
+    float32 one in vLLM): the result records the dtype the loaded model holds, never 'auto'."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    folder = random_model(tmp_path / "tiny-llama", "llama")
+    AutoModelForCausalLM.from_pretrained(folder).to(torch.bfloat16).save_pretrained(folder)
+    recorded = {}
+    for dtype in ("", "float32"):
+        output = tmp_path / f"runs-{dtype or 'auto'}"
+        done = run_cli("run", "--model", str(folder), "--tasks", "arc_easy", "--limit", "2", "--device", "cpu",
+                       *(("--dtype", dtype) if dtype else ()), "--output", str(output))
+        assert done.returncode == 0, done.stderr[-3000:]
+        (path,) = output.glob("*__arc_easy__*.json")
+        result = json.loads(path.read_text())
+        recorded[dtype or "auto"] = (result["spec"]["effective_dtype"], result["provenance"]["dtype"])
+    assert recorded == {"auto": ("auto", "bfloat16"), "float32": ("float32", "float32")}
 
 
 @pytest.mark.parametrize("task", ["arc_easy", "winogrande"])
