@@ -4,7 +4,7 @@
 # the project's .venv), on one Hugging Face folder in fp32, repetitions interleaved (vllm, harness, hf, then again).
 # A backend's time is its result's wall_seconds: lm-eval's evaluation with the model already built (vLLM's engine
 # start and warm-up are left out). Then the per-doc agreement of vllm and harness (backend_agreement.py), per rep;
-# exit status 1 if any rep's share of same choices is under 98%.
+# exit status 1 if a run fails or any rep's share of same choices is under 98%.
 #
 #   VLLM_PYTHON=/path/to/vllm-venv/bin/python bash benchmarks/vllm_cpu_speed.sh FOLDER TASK FEWSHOT DOCS REPS OUT
 #
@@ -25,10 +25,14 @@ declare -A python=([vllm]=$VLLM_PYTHON [harness]=.venv/bin/python [hf]=.venv/bin
 declare -A batch=([vllm]=auto [harness]=auto [hf]=1)  # hf: its fastest batch size on this CPU (benchmarks/README)
 for rep in $(seq "$reps"); do
   for backend in vllm harness hf; do
-    # vLLM's CPU engine may abort at interpreter exit after the result is written (exit 134): the result decides.
+    status=0
     "${python[$backend]}" -m harness run --model "$folder" --tasks "$task" --num-fewshot "$fewshot" --limit "$docs" \
       --backend "$backend" --device cpu --dtype float32 --batch-size "${batch[$backend]}" \
-      --output "$out/rep$rep/$backend" > "$out/rep$rep-$backend.log" 2>&1 || true
+      --output "$out/rep$rep/$backend" > "$out/rep$rep-$backend.log" 2>&1 || status=$?
+    # vLLM's CPU engine may abort at interpreter exit after the result is written (exit 134): then the result decides.
+    if [ "$status" -ne 0 ] && ! { [ "$backend" = vllm ] && [ "$status" -eq 134 ]; }; then
+      echo "$backend, rep $rep: exit status $status (see $out/rep$rep-$backend.log)" >&2; exit 1
+    fi
     ls "$out/rep$rep/$backend"/*.json > /dev/null || { echo "$backend, rep $rep: no result (see $out/rep$rep-$backend.log)" >&2; exit 1; }
     echo "rep $rep: $backend done"
   done
