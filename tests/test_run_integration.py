@@ -61,24 +61,31 @@ def test_result_json_has_metrics_provenance_and_20_samples(two_task_run, task: s
 
 
 @needs("tokenizers")
-def test_result_records_the_dtype_the_weights_were_loaded_in(tmp_path: Path) -> None:
+def test_results_and_answers_record_the_dtype_the_weights_were_loaded_in(tmp_path: Path) -> None:
     """Without --dtype the backend decides ('auto': a checkpoint's own dtype for transformers, bfloat16 for a
-    float32 one in vLLM): the result records the dtype the loaded model holds, never 'auto'."""
+    float32 one in vLLM): a run's result and a chat bench's answers record the dtype the loaded model holds,
+    never 'auto'."""
     import torch
     from transformers import AutoModelForCausalLM
 
     folder = random_model(tmp_path / "tiny-llama", "llama")
     AutoModelForCausalLM.from_pretrained(folder).to(torch.bfloat16).save_pretrained(folder)
+    commands = {
+        "run": ("--tasks", "arc_easy", "--limit", "2"),
+        "answer": ("--question-ids", "81", "--max-new-tokens", "4", "--chat-template", "llama-2-chat"),
+    }
     recorded = {}
-    for dtype in ("", "float32"):
-        output = tmp_path / f"runs-{dtype or 'auto'}"
-        done = run_cli("run", "--model", str(folder), "--tasks", "arc_easy", "--limit", "2", "--device", "cpu",
-                       *(("--dtype", dtype) if dtype else ()), "--output", str(output))
-        assert done.returncode == 0, done.stderr[-3000:]
-        (path,) = output.glob("*__arc_easy__*.json")
-        result = json.loads(path.read_text())
-        recorded[dtype or "auto"] = (result["spec"]["effective_dtype"], result["provenance"]["dtype"])
-    assert recorded == {"auto": ("auto", "bfloat16"), "float32": ("float32", "float32")}
+    for command, options in commands.items():
+        for dtype in ("", "float32"):
+            output = tmp_path / f"{command}-{dtype or 'auto'}"
+            done = run_cli(command, "--model", str(folder), *options, "--device", "cpu",
+                           *(("--dtype", dtype) if dtype else ()), "--output", str(output))
+            assert done.returncode == 0, done.stderr[-3000:]
+            (path,) = output.glob("*__arc_easy__*.json" if command == "run" else "*__mt_bench.answers.json")
+            written = json.loads(path.read_text())
+            recorded[command, dtype or "auto"] = (written["spec"]["effective_dtype"], written["provenance"]["dtype"])
+    assert recorded == {(command, dtype): (dtype, loaded) for command in commands
+                        for dtype, loaded in (("auto", "bfloat16"), ("float32", "float32"))}
 
 
 @pytest.mark.parametrize("task", ["arc_easy", "winogrande"])
