@@ -118,10 +118,14 @@ def _running(spec: RunSpec) -> dict[str, Any]:
 
 
 def _transformers(spec: RunSpec) -> dict[str, Any]:
+    """A GGUF model from its cached float32 folder (the same tensors; transformers reads the file itself slowly)."""
+    from harness.hf_folder import dequantized_folder
     from harness.templates import load_tokenizer
 
     tokenizer = {"tokenizer": load_tokenizer(spec.model, spec.tokenizer)} if spec.tokenizer is not None else {}
-    return {**_weights(spec), **tokenizer, **_running(spec)}
+    folder = dequantized_folder(spec.model) if spec.model.gguf_path is not None else None
+    weights = {"pretrained": str(folder)} if folder is not None else _weights(spec)
+    return {**weights, **tokenizer, **_running(spec)}
 
 
 def _llama_cpp(spec: RunSpec) -> dict[str, Any]:

@@ -1,10 +1,17 @@
-"""A model's tokenizer (and a GGUF file's config) saved as a Hugging Face folder, for backends that take paths.
+"""A model's tokenizer (and a GGUF file's config, or its weights dequantized) saved as a Hugging Face folder.
 
 vLLM runs a GGUF model as the file plus a tokenizer folder, and reads the model's config from that folder
 (``vllm-gguf-plugin``); lm-eval's ``vllm`` model reads the same folder with ``AutoConfig`` and
 ``get_tokenizer``. The folder holds the tokenizer exactly as our other backends load it (from the GGUF file, or
-from ``--tokenizer``) and the config transformers reads from the GGUF file. It is written once into the cache,
-named for the files it comes from (path, size, modification time), so a changed file gets a new folder.
+from ``--tokenizer``) and the config transformers reads from the GGUF file.
+
+transformers reads a GGUF file slowly (about 20 s for the 135M embedded model, most of it parsing the file and
+mapping tensor names, not dequantizing), and then holds the weights as plain float32 tensors. So the
+transformers backends load a GGUF model from a folder with those float32 weights, written on its first run:
+later runs load it in under a second, and compute with the same tensors, bit for bit.
+
+Each folder is written once into the cache, whole or not at all (staged, then renamed), named for the files it
+comes from (path, size, modification time), so a changed file gets a new folder.
 """
 
 from __future__ import annotations
@@ -12,7 +19,9 @@ from __future__ import annotations
 import hashlib
 import re
 import shutil
+import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from harness.errors import HarnessError
@@ -23,40 +32,99 @@ from harness.templates import load_tokenizer
 FOLDERS = CACHE_DIR / "hf_folders"
 
 
-def _folder_for(model: ModelSpec, tokenizer_path: Path | None) -> Path:
+def _folder_for(model: ModelSpec, tokenizer_path: Path | None, kind: str = "") -> Path:
     sources = {path.resolve(): path.stat() for path in (model.gguf_path, tokenizer_path) if path is not None}
     identity = [model.name, model.hub_id, model.revision] + [(str(path), stat.st_size, stat.st_mtime_ns)
                                                               for path, stat in sources.items()]
     key = hashlib.sha256(repr(identity).encode()).hexdigest()[:16]
-    return FOLDERS / f"{re.sub(r'[^A-Za-z0-9._-]+', '_', model.name)}-{key}"
+    return FOLDERS / f"{re.sub(r'[^A-Za-z0-9._-]+', '_', model.name)}-{key}{kind}"
+
+
+def _write_whole(folder: Path, fill: Callable[[Path], None]) -> None:
+    """``fill`` a staging folder beside ``folder``, then rename it: ``folder`` is whole or absent. Another
+    process having written it meanwhile is as good."""
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}-"))
+    try:
+        fill(staging)
+        try:
+            staging.rename(folder)
+        except OSError:
+            if not folder.is_dir():
+                raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _gguf_config(model: ModelSpec):
+    from transformers import AutoConfig
+
+    try:
+        return AutoConfig.from_pretrained(str(model.gguf_path.parent), gguf_file=model.gguf_path.name)
+    except (OSError, ValueError, KeyError) as exc:
+        first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        raise HarnessError(f"could not read the config of {model.name} from its GGUF file: {first_line}",
+                           "check that the file is complete (download it again), or run it with "
+                           "--backend llama-cpp") from None
 
 
 def saved_hf_folder(model: ModelSpec, tokenizer_path: Path | None = None) -> Path:
     """The folder with ``model``'s tokenizer (``tokenizer_path``'s when given) and, for a GGUF file, its config."""
-    from transformers import AutoConfig
-
     folder = _folder_for(model, tokenizer_path)
     if folder.is_dir():
         return folder
     tokenizer = load_tokenizer(model, tokenizer_path)  # one line when it cannot be loaded
-    FOLDERS.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=FOLDERS, prefix=".staging-"))
-    try:
+    config = _gguf_config(model) if model.gguf_path is not None else None
+
+    def fill(staging: Path) -> None:
         tokenizer.save_pretrained(staging)
-        if model.gguf_path is not None:
-            try:
-                config = AutoConfig.from_pretrained(str(model.gguf_path.parent), gguf_file=model.gguf_path.name)
-            except (OSError, ValueError, KeyError) as exc:
-                first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
-                raise HarnessError(f"could not read the config of {model.name} from its GGUF file: {first_line}",
-                                   "check that the file is complete (download it again), or run it with "
-                                   "--backend llama-cpp") from None
+        if config is not None:
             config.save_pretrained(staging)
-        try:
-            staging.rename(folder)  # whole or not at all
-        except OSError:
-            if not folder.is_dir():  # not another run having written it meanwhile
-                raise
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+
+    _write_whole(folder, fill)
     return folder
+
+
+def save_dequantized(model: ModelSpec, out: Path, dtype: str = "float32") -> bool:
+    """Write a GGUF ``model`` to ``out`` as a Hugging Face folder: the weights as transformers loads them from the
+    file (``dtype``), its config without the GGUF quantization entry, its tokenizer. False, with nothing written,
+    when ``out``'s disk lacks room for the weights."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    tokenizer_and_config = saved_hf_folder(model)  # one line when the file cannot give them
+    try:
+        loaded = AutoModelForCausalLM.from_pretrained(str(model.gguf_path.parent), gguf_file=model.gguf_path.name,
+                                                      dtype=getattr(torch, dtype))
+    except (OSError, ValueError, KeyError, RuntimeError) as exc:
+        first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        raise HarnessError(f"could not load model {model.name} from its GGUF file: {first_line}",
+                           "check that the file is complete (download it again), or run it with "
+                           "--backend llama-cpp") from None
+    del loaded.config.quantization_config  # transformers saves no model that carries it
+    with torch.device("meta"):  # a shell for the loaded tensors: no second copy in memory
+        plain = AutoModelForCausalLM.from_config(loaded.config, dtype=getattr(torch, dtype))
+    plain.load_state_dict(loaded.state_dict(), assign=True)
+    plain.generation_config = loaded.generation_config
+    needed = sum({t.untyped_storage().data_ptr(): t.nbytes for t in plain.state_dict().values()}.values())
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if shutil.disk_usage(out.parent).free < needed + 2**30:
+        return False
+
+    def fill(staging: Path) -> None:
+        shutil.copytree(tokenizer_and_config, staging, dirs_exist_ok=True)
+        plain.save_pretrained(staging)  # its config.json, without quantization_config, replaces the GGUF one
+
+    _write_whole(out, fill)
+    return True
+
+
+def dequantized_folder(model: ModelSpec) -> Path | None:
+    """The cached float32 folder of a GGUF ``model`` (written on first use), or None when the disk has no room
+    for it (said on stderr; the GGUF file is then read each run)."""
+    folder = _folder_for(model, None, kind="-float32")
+    if folder.is_dir() or save_dequantized(model, folder):
+        return folder
+    print(f"note: no room in {FOLDERS} for {model.name}'s float32 weights; reading its GGUF file each run "
+          "(free disk space there, or set HARNESS_CACHE_DIR, to load it faster)", file=sys.stderr)
+    return None

@@ -1,7 +1,8 @@
 """The prefix-tree backend gives lm-eval's ``hf`` numbers: per-request log-likelihoods within 1e-4,
 identical ``is_greedy`` and identical task metrics, at batch sizes 1, 7 and auto — for the embedded model
 and for small random Llama / GPT-NeoX models built on the real Llama 2 and GPT-NeoX tokenizers
-(SentencePiece and BPE boundary cases), on real data from the mirror.
+(SentencePiece and BPE boundary cases), on real data from the mirror. lm-eval's side reads the embedded
+model's GGUF file itself; ours loads it as ``harness run`` does, from its cached float32 folder.
 
 The embedded model's 50-doc comparison is long on a CPU (lm-eval's side runs every 25-shot context in
 full), so it is the ``heavy`` tier (``make test-heavy``, any device via ``HARNESS_TEST_DEVICE``);
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import os
 import random
+import shutil
 from pathlib import Path
 
 import pytest
@@ -19,8 +21,10 @@ from lm_eval import simple_evaluate
 from lm_eval.models.huggingface import HFLM
 from lm_eval.tasks import TaskManager
 
+from harness.backend_kinds import BACKENDS
 from harness.backends import PrefixSharingLM
 from harness.backends.prefix import Row, build_tree, model_input, pack, plan_packs, prefix_tree_size
+from harness.core import RunSpec
 from harness.paths import TASKS_DIR
 from harness.registry import resolve_model
 from harness.tasks import task_requests
@@ -116,32 +120,79 @@ def _assert_same(ours: dict, theirs: dict) -> float:
                for a, b in zip(ours["answers"][task], expected))
 
 
-def _compare_at_batch_sizes(kwargs: dict, limit: int) -> None:
+def _compare_at_batch_sizes(kwargs: dict, limit: int, ours_kwargs: dict | None = None) -> None:
     reference = _evaluate(HFLM(**kwargs, batch_size=8), limit)
     deltas = []
     for batch_size in (1, 7, "auto"):
-        ours = PrefixSharingLM(**kwargs, batch_size=batch_size)
+        ours = PrefixSharingLM(**(ours_kwargs or kwargs), batch_size=batch_size)
         deltas.append(_assert_same(_evaluate(ours, limit), reference))
         assert ours.stats.tokens_forwarded > 0 and ours.stats.rows < ours.stats.distinct  # shared, scored
     print(f"measured: max |delta| {max(deltas):.2e} nats over {len(TASKS)} tasks at batch sizes 1, 7, auto")
 
 
 def _embedded_kwargs() -> dict:
+    """lm-eval's hf reading the embedded model's GGUF file itself."""
     spec = resolve_model("smollm2-135m-instruct")
     return {"pretrained": str(spec.gguf_path.parent), "gguf_file": spec.gguf_path.name, "device": DEVICE,
             "dtype": "float32"}
 
 
+def _embedded_as_run() -> dict:
+    """Ours as ``harness run`` builds it: the embedded model from its cached float32 folder."""
+    spec = RunSpec(model=resolve_model("smollm2-135m-instruct"), tasks=(), device=DEVICE, dtype="float32")
+    kwargs = BACKENDS["harness"].build(spec)
+    assert kwargs["pretrained"].endswith("-float32") and "gguf_file" not in kwargs
+    return {key: value for key, value in kwargs.items() if key != "batch_size"}
+
+
 @needs("mirror", "embedded_model")
 @pytest.mark.slow
 def test_embedded_model_matches_lm_eval_hf_on_five_tasks() -> None:
-    _compare_at_batch_sizes(_embedded_kwargs(), limit=4)
+    _compare_at_batch_sizes(_embedded_kwargs(), limit=4, ours_kwargs=_embedded_as_run())
 
 
 @needs("mirror", "embedded_model")
 @pytest.mark.heavy
 def test_embedded_model_matches_lm_eval_hf_on_fifty_docs_per_task() -> None:
-    _compare_at_batch_sizes(_embedded_kwargs(), limit=50)
+    _compare_at_batch_sizes(_embedded_kwargs(), limit=50, ours_kwargs=_embedded_as_run())
+
+
+@needs("embedded_model")
+def test_a_gguf_model_loads_from_a_float32_folder_of_the_files_own_tensors(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    """The transformers backends read a GGUF model from a folder written once on its first run: the tensors
+    transformers dequantizes from the file, bit for bit, with the same config. With no room on the disk for
+    it, a run reads the GGUF file, says so, and leaves no folder behind."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    folders = tmp_path / "hf_folders"
+    monkeypatch.setattr("harness.hf_folder.FOLDERS", folders)
+    spec = RunSpec(model=resolve_model("smollm2-135m-instruct"), tasks=(), device="cpu", dtype="float32")
+    gguf = spec.model.gguf_path
+    real_usage = shutil.disk_usage
+    with monkeypatch.context() as full:
+        full.setattr(shutil, "disk_usage", lambda path: real_usage(path)._replace(free=0))
+        kwargs = BACKENDS["harness"].build(spec)
+    assert (kwargs["pretrained"], kwargs["gguf_file"]) == (str(gguf.parent), gguf.name)
+    assert "no room in" in capsys.readouterr().err
+    assert not any(path.name.endswith("-float32") or path.name.startswith(".") for path in folders.iterdir())
+
+    folder = Path(BACKENDS["harness"].build(spec)["pretrained"])
+    assert folder.parent == folders and folder.name.endswith("-float32")
+    assert BACKENDS["hf"].build(spec)["pretrained"] == str(folder)  # lm-eval's hf backend reads it too
+    written = {path: path.stat().st_mtime_ns for path in folder.iterdir()}
+    assert Path(BACKENDS["harness"].build(spec)["pretrained"]) == folder  # written once
+    assert {path: path.stat().st_mtime_ns for path in folder.iterdir()} == written
+    assert sorted(path.name for path in folders.iterdir() if path.name.startswith(".")) == []  # no staging left
+
+    direct = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32)
+    saved = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32)
+    expected, got = direct.state_dict(), saved.state_dict()
+    assert got.keys() == expected.keys() and all(torch.equal(got[name], expected[name]) for name in expected)
+    bookkeeping = {"transformers_version", "_name_or_path", "quantization_config", "architectures"}  # saving adds it
+    assert ({k: v for k, v in saved.config.to_dict().items() if k not in bookkeeping}
+            == {k: v for k, v in direct.config.to_dict().items() if k not in bookkeeping})
 
 
 @needs("mirror")
@@ -188,7 +239,7 @@ def test_strings_tokenized_in_one_batch_give_lm_eval_own_token_ids(
     an empty context, and for a context that starts with the BOS text; and no string is left to that call."""
     from lm_eval.api.instance import Instance
 
-    kwargs = (_embedded_kwargs() if kind == "embedded" else
+    kwargs = (_embedded_as_run() if kind == "embedded" else
               {"pretrained": str(random_model(tmp_path / kind, kind)), "device": DEVICE, "dtype": "float32"})
     lm = PrefixSharingLM(**kwargs, batch_size=1)
     manager = TaskManager(include_path=str(TASKS_DIR), include_defaults=False)
