@@ -11,7 +11,8 @@ transformers backends load a GGUF model from a folder with those float32 weights
 later runs load it in under a second, and compute with the same tensors, bit for bit.
 
 Each folder is written once into the cache, whole or not at all (staged, then renamed), named for the files it
-comes from (path, size, modification time), so a changed file gets a new folder.
+comes from (path, size, modification time; for weights, the transformers version too), so a changed file gets a
+new folder.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import shutil
 import sys
 import tempfile
 from collections.abc import Callable
+from importlib import metadata
 from pathlib import Path
 
 from harness.errors import HarnessError
@@ -36,6 +38,8 @@ def _folder_for(model: ModelSpec, tokenizer_path: Path | None, kind: str = "") -
     sources = {path.resolve(): path.stat() for path in (model.gguf_path, tokenizer_path) if path is not None}
     identity = [model.name, model.hub_id, model.revision] + [(str(path), stat.st_size, stat.st_mtime_ns)
                                                               for path, stat in sources.items()]
+    if kind:  # weights as this transformers dequantizes them
+        identity.append(metadata.version("transformers"))
     key = hashlib.sha256(repr(identity).encode()).hexdigest()[:16]
     return FOLDERS / f"{re.sub(r'[^A-Za-z0-9._-]+', '_', model.name)}-{key}{kind}"
 

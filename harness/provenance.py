@@ -89,7 +89,8 @@ def weights(model, lm) -> dict[str, Any]:
         "weight_files": {path.name: sha256_file(path) for path in files},
         "weight_dir": str(files[0].parent) if files else None,
         # where the backend read them: a GGUF file's cached float32 folder for the transformers backends
-        "loaded_from": getattr(config, "name_or_path", None) or str(model.gguf_path or model.local_path or model.hub_id),
+        "loaded_from": (getattr(config, "name_or_path", None)
+                        or str(model.gguf_path or model.local_path or model.hub_id)),
         "architecture": model.architecture,
         "parameters": model.parameters,
         "context_length": model.context_length,
