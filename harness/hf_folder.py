@@ -96,8 +96,7 @@ def save_dequantized(model: ModelSpec, out: Path, dtype: str = "float32") -> boo
     import torch
     from transformers import AutoModelForCausalLM
 
-    tokenizer_and_config = saved_hf_folder(model)  # one line when the file cannot give them
-    try:
+    try:  # the weights first: a damaged file is named as such, not as a tokenizer that cannot be read
         loaded = AutoModelForCausalLM.from_pretrained(str(model.gguf_path.parent), gguf_file=model.gguf_path.name,
                                                       dtype=getattr(torch, dtype))
     except (OSError, ValueError, KeyError, RuntimeError) as exc:
@@ -105,6 +104,7 @@ def save_dequantized(model: ModelSpec, out: Path, dtype: str = "float32") -> boo
         raise HarnessError(f"could not load model {model.name} from its GGUF file: {first_line}",
                            "check that the file is complete (download it again), or run it with "
                            "--backend llama-cpp") from None
+    tokenizer_and_config = saved_hf_folder(model)  # one line when the file cannot give them
     del loaded.config.quantization_config  # transformers saves no model that carries it
     with torch.device("meta"):  # a shell for the loaded tensors: no second copy in memory
         plain = AutoModelForCausalLM.from_config(loaded.config, dtype=getattr(torch, dtype))
