@@ -15,3 +15,9 @@ class HarnessError(Exception):
         self.problem = problem
         self.fix = fix
         super().__init__(f"error: {problem} — {fix}")
+
+
+def first_line(exc: BaseException, limit: int = 200) -> str:
+    """An exception's first line of text (its type's name when it has none), cut to ``limit`` characters: what
+    a :class:`HarnessError` quotes of a library's error."""
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:limit]

@@ -26,12 +26,13 @@ from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
 
-from harness.errors import HarnessError
+from harness.errors import HarnessError, first_line
 from harness.paths import CACHE_DIR
 from harness.registry import ModelSpec
 from harness.templates import load_tokenizer
 
 FOLDERS = CACHE_DIR / "hf_folders"
+DAMAGED_GGUF_FIX = "check that the file is complete (download it again), or run it with --backend llama-cpp"
 
 
 def _folder_for(model: ModelSpec, tokenizer_path: Path | None, kind: str = "") -> Path:
@@ -66,10 +67,8 @@ def _gguf_config(model: ModelSpec):
     try:
         return AutoConfig.from_pretrained(str(model.gguf_path.parent), gguf_file=model.gguf_path.name)
     except (OSError, ValueError, KeyError) as exc:
-        first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
-        raise HarnessError(f"could not read the config of {model.name} from its GGUF file: {first_line}",
-                           "check that the file is complete (download it again), or run it with "
-                           "--backend llama-cpp") from None
+        raise HarnessError(f"could not read the config of {model.name} from its GGUF file: {first_line(exc)}",
+                           DAMAGED_GGUF_FIX) from None
 
 
 def saved_hf_folder(model: ModelSpec, tokenizer_path: Path | None = None) -> Path:
@@ -91,8 +90,9 @@ def saved_hf_folder(model: ModelSpec, tokenizer_path: Path | None = None) -> Pat
 
 def save_dequantized(model: ModelSpec, out: Path, dtype: str = "float32") -> bool:
     """Write a GGUF ``model`` to ``out`` as a Hugging Face folder: the weights as transformers loads them from the
-    file (``dtype``), its config without the GGUF quantization entry, its tokenizer. False, with nothing written,
-    when ``out``'s disk lacks room for the weights."""
+    file (``dtype``), its config without the GGUF quantization entry, its tokenizer. False, with nothing written
+    to ``out``, when its disk lacks room for the weights (found after the file is read: its size is not known
+    before)."""
     import torch
     from transformers import AutoModelForCausalLM
 
@@ -100,10 +100,8 @@ def save_dequantized(model: ModelSpec, out: Path, dtype: str = "float32") -> boo
         loaded = AutoModelForCausalLM.from_pretrained(str(model.gguf_path.parent), gguf_file=model.gguf_path.name,
                                                       dtype=getattr(torch, dtype))
     except (OSError, ValueError, KeyError, RuntimeError) as exc:
-        first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
-        raise HarnessError(f"could not load model {model.name} from its GGUF file: {first_line}",
-                           "check that the file is complete (download it again), or run it with "
-                           "--backend llama-cpp") from None
+        raise HarnessError(f"could not load model {model.name} from its GGUF file: {first_line(exc)}",
+                           DAMAGED_GGUF_FIX) from None
     tokenizer_and_config = saved_hf_folder(model)  # one line when the file cannot give them
     del loaded.config.quantization_config  # transformers saves no model that carries it
     with torch.device("meta"):  # a shell for the loaded tensors: no second copy in memory

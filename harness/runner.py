@@ -23,7 +23,7 @@ import datasets
 from harness import checks, data, provenance, results, sandbox, store
 from harness.backend_kinds import backend
 from harness.core import RunResult, RunSpec
-from harness.errors import HarnessError
+from harness.errors import HarnessError, first_line
 from harness.paths import RUNS_DIR
 from harness.request_cache import resumable
 from harness.task_hooks import ALLOW_CODE_EXECUTION
@@ -65,9 +65,8 @@ def load_model(spec: RunSpec):
         raise HarnessError(f"--backend {spec.backend} needs the package {exc.name or exc}, which is not installed",
                            f"{kind.install or 'install it'}, or choose another --backend") from None
     except (OSError, ValueError, RuntimeError, EnvironmentError) as exc:
-        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise HarnessError(
-            f"could not load model {spec.model.name}: {first_line[:300]}",
+            f"could not load model {spec.model.name}: {first_line(exc, 300)}",
             "check that the weight files are complete and readable (re-download them), or that the hub is reachable",
         ) from None
     if spec.chat:
@@ -93,9 +92,8 @@ def _build(manager, name: str, spec: str) -> dict[str, Any]:
         raise HarnessError(f"task {name!r}: a Jinja template in its YAML fails ({type(exc).__name__}: {exc})",
                            "fix the template (doc_to_text, doc_to_target, doc_to_choice) in the task's YAML") from None
     except Exception as exc:  # datasets/hub/user-function errors come in many types; all mean "cannot load"
-        first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
         raise HarnessError(
-            f"task {name!r} could not load its documents ({type(exc).__name__}: {first_line})",
+            f"task {name!r} could not load its documents ({type(exc).__name__}: {first_line(exc, 300)})",
             "check the task's dataset settings and functions; offline, point it at local files "
             "(dataset_kwargs data_files) or at the mirror",
         ) from None

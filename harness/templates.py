@@ -22,7 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.errors import HarnessError
+from harness.errors import HarnessError, first_line
 from harness.registry import ModelSpec
 
 _LLAMA_2_CHAT = (
@@ -167,8 +167,7 @@ def load_tokenizer(model: ModelSpec, tokenizer_path: Path | None = None):
     except HarnessError:
         raise
     except Exception as exc:  # transformers, tokenizers and the hub raise many types: all mean "no tokenizer"
-        first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
         raise HarnessError(
-            f"could not load the tokenizer of {model.name}: {first_line}",
+            f"could not load the tokenizer of {model.name}: {first_line(exc)}",
             "pass --tokenizer with a local tokenizer folder or tokenizer.json (the hub may be unreachable)",
         ) from None
