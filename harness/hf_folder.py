@@ -12,12 +12,14 @@ later runs load it in under a second, and compute with the same tensors, bit for
 
 Each folder is written once into the cache, whole or not at all (staged, then renamed), named for the files it
 comes from (path, size, modification time; for weights, the transformers version too), so a changed file gets a
-new folder.
+new folder. A weights folder records the GGUF file it was read from: before writing a new one for that file, the
+ones an earlier version of the file, or of transformers, left are removed (4 bytes per parameter each).
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import shutil
 import sys
@@ -32,6 +34,7 @@ from harness.registry import ModelSpec
 from harness.templates import load_tokenizer
 
 FOLDERS = CACHE_DIR / "hf_folders"
+SOURCE_FILE = "harness_source.json"  # in a weights folder: the GGUF file it was read from
 DAMAGED_GGUF_FIX = "check that the file is complete (download it again), or run it with --backend llama-cpp"
 
 
@@ -88,44 +91,75 @@ def saved_hf_folder(model: ModelSpec, tokenizer_path: Path | None = None) -> Pat
     return folder
 
 
+def _damaged(model: ModelSpec, exc: BaseException) -> HarnessError:
+    return HarnessError(f"could not load model {model.name} from its GGUF file: {first_line(exc)}", DAMAGED_GGUF_FIX)
+
+
+def dequantized_bytes(model: ModelSpec, dtype: str = "float32") -> int:
+    """The size of a GGUF ``model``'s weights once dequantized to ``dtype``, from the file's tensor table."""
+    import torch
+    from gguf import GGUFReader
+
+    try:
+        elements = sum(int(tensor.n_elements) for tensor in GGUFReader(model.gguf_path).tensors)
+    except (OSError, ValueError, KeyError, IndexError) as exc:
+        raise _damaged(model, exc) from None
+    return elements * getattr(torch, dtype).itemsize
+
+
 def save_dequantized(model: ModelSpec, out: Path, dtype: str = "float32") -> bool:
     """Write a GGUF ``model`` to ``out`` as a Hugging Face folder: the weights as transformers loads them from the
-    file (``dtype``), its config without the GGUF quantization entry, its tokenizer. False, with nothing written
-    to ``out``, when its disk lacks room for the weights (found after the file is read: its size is not known
-    before)."""
+    file (``dtype``), its config without the GGUF quantization entry, its tokenizer. False, with nothing read or
+    written, when the disk of ``out`` lacks room for the weights (and 1 GiB more)."""
     import torch
     from transformers import AutoModelForCausalLM
 
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if shutil.disk_usage(out.parent).free < dequantized_bytes(model, dtype) + 2**30:
+        return False
     try:  # the weights first: a damaged file is named as such, not as a tokenizer that cannot be read
         loaded = AutoModelForCausalLM.from_pretrained(str(model.gguf_path.parent), gguf_file=model.gguf_path.name,
                                                       dtype=getattr(torch, dtype))
     except (OSError, ValueError, KeyError, RuntimeError) as exc:
-        raise HarnessError(f"could not load model {model.name} from its GGUF file: {first_line(exc)}",
-                           DAMAGED_GGUF_FIX) from None
+        raise _damaged(model, exc) from None
     tokenizer_and_config = saved_hf_folder(model)  # one line when the file cannot give them
     del loaded.config.quantization_config  # transformers saves no model that carries it
     with torch.device("meta"):  # a shell for the loaded tensors: no second copy in memory
         plain = AutoModelForCausalLM.from_config(loaded.config, dtype=getattr(torch, dtype))
     plain.load_state_dict(loaded.state_dict(), assign=True)
     plain.generation_config = loaded.generation_config
-    needed = sum({t.untyped_storage().data_ptr(): t.nbytes for t in plain.state_dict().values()}.values())
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if shutil.disk_usage(out.parent).free < needed + 2**30:
-        return False
 
     def fill(staging: Path) -> None:
         shutil.copytree(tokenizer_and_config, staging, dirs_exist_ok=True)
         plain.save_pretrained(staging)  # its config.json, without quantization_config, replaces the GGUF one
+        (staging / SOURCE_FILE).write_text(json.dumps({"gguf": str(model.gguf_path.resolve())}))
 
     _write_whole(out, fill)
     return True
+
+
+def _remove_stale(model: ModelSpec, current: Path) -> None:
+    """Remove the weights folders read from ``model``'s GGUF path other than ``current``: an earlier version of
+    the file, or of transformers, left them, and no run reads them again."""
+    source = str(model.gguf_path.resolve())
+    for marker in FOLDERS.glob(f"*/{SOURCE_FILE}"):
+        try:
+            stale = (marker.parent != current and not marker.parent.name.startswith(".")  # not another's staging
+                     and json.loads(marker.read_text()).get("gguf") == source)
+        except (OSError, ValueError, AttributeError):
+            continue
+        if stale:
+            shutil.rmtree(marker.parent, ignore_errors=True)
 
 
 def dequantized_folder(model: ModelSpec) -> Path | None:
     """The cached float32 folder of a GGUF ``model`` (written on first use), or None when the disk has no room
     for it (said on stderr; the GGUF file is then read each run)."""
     folder = _folder_for(model, None, kind="-float32")
-    if folder.is_dir() or save_dequantized(model, folder):
+    if folder.is_dir():
+        return folder
+    _remove_stale(model, folder)  # first: the room they took may be the room this one needs
+    if save_dequantized(model, folder):
         return folder
     print(f"note: no room in {FOLDERS} for {model.name}'s float32 weights; reading its GGUF file each run "
           "(free disk space there, or set HARNESS_CACHE_DIR, to load it faster)", file=sys.stderr)
