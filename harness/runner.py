@@ -47,8 +47,6 @@ def _quiet_expected_warnings() -> None:
 
     for name in ("lm_eval.api.task", "lm_eval.tasks.manager"):
         logging.getLogger(name).addFilter(_Drop())
-    # Our tasks shadow lm-eval's built-ins of the same name on purpose; the index warns about each one.
-    logging.getLogger("lm_eval.tasks._index").setLevel(logging.ERROR)
     datasets.disable_progress_bars()
 
 

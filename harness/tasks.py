@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -228,6 +229,8 @@ def plan(names: list[str], include_paths: tuple[Path, ...] = ()) -> TaskPlan:
     folders = [str(TASKS_DIR), *map(str, include_paths)]
     manager = TaskManager(include_path=folders, include_defaults=False)
     if any(spec not in manager.all_tasks and not is_yaml_path(spec) for spec in specs.values()):
+        # Our tasks shadow lm-eval's built-ins of the same name on purpose; its index warns about each one.
+        logging.getLogger("lm_eval.tasks._index").setLevel(logging.ERROR)
         manager = TaskManager(include_path=folders, include_defaults=True)
     for name, spec in specs.items():
         if spec not in manager.all_tasks and not is_yaml_path(spec):
