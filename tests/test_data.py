@@ -91,3 +91,13 @@ def test_harness_data_without_the_mirror_says_the_hub_and_what_to_set(tmp_path: 
     assert missing.returncode == 2 and "Traceback" not in missing.stderr
     assert missing.stderr.strip() == (f"error: HARNESS_DATA_DIR={tmp_path / 'absent'} is not a folder — point it at "
                                       "the benchmark mirror (the folder holding SOURCES.md), or unset it")
+
+
+def test_an_unknown_task_gets_one_line_without_lm_evals_index_warnings() -> None:
+    """A name that is not ours makes lm-eval index its ~14,700 built-ins, some of which our tasks shadow on
+    purpose; its warning about each of those is held back, so `harness data` (not only `run`) prints one line."""
+    done = run_cli("data", "--tasks", "no_such_task")
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        "error: unknown task 'no_such_task' — use a name from `harness tasks`, an lm-eval task, group or tag name, "
+        "the path of a task YAML, or --include-path DIR for the folder that holds it"]
