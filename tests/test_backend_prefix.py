@@ -134,7 +134,7 @@ def _compare_at_batch_sizes(kwargs: dict, limit: int, ours_kwargs: dict | None =
 
 
 # lm-eval's fastest batch size for the embedded model: on a CPU 1 (batch 8's logits over 49,152 tokens at every
-# position of 1,000-token contexts cost more than batching saves: 176 s for this test against 224 s); the tiny
+# position of 1,000-token contexts cost more than batching saves: 176 s for this test, 235 s at batch 8); the tiny
 # random models are fastest at 8.
 EMBEDDED_REFERENCE_BATCH = 1 if DEVICE == "cpu" else 8
 
