@@ -148,7 +148,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         for metric, values in r.metrics.items()
     ]
     print()
-    print(f"model: {spec.model.name}   backend: {spec.backend}   device: {spec.device}   dtype: {spec.effective_dtype}")
+    loaded_dtype = results[0].provenance.get("dtype", spec.effective_dtype)  # what `auto` became, as results record
+    print(f"model: {spec.model.name}   backend: {spec.backend}   device: {spec.device}   dtype: {loaded_dtype}")
     print(_table(("task", "n-shot", "metric", "value", "stderr", "n", "primary"), rows))
     for result in results:
         print(f"wrote {result.path} (+ {result.samples_file})")

@@ -85,8 +85,9 @@ def write_tables(board: Leaderboard, out_dir: Path) -> list[Path]:
     header, body, notes = _wide(board)
     md = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     md += ["| " + " | ".join(row) + " |" for row in body]
-    md += ["", *notes, "", "Sources:", *sorted({f"- {r['series']}: {r['source_title']} ({r['locator']})"
-                                                  for r in rows if r["source"] != "measured"})]
+    sources = sorted({f"- {r['series']}: {r['source_title']} ({r['locator']})"
+                      for r in rows if r["source"] != "measured"})
+    md += ["", *notes, *(["", "Sources:", *sources] if sources else [])]
     md_path = out_dir / "leaderboard.md"
     md_path.write_text("\n".join(md) + "\n", encoding="utf-8")
 
@@ -181,10 +182,12 @@ def write_html(board: Leaderboard, out_dir: Path, chart_files: dict[str, list[Pa
                + "".join(f"<th>{html.escape(h)}</th>" for h in header) + "</tr></thead><tbody>\n")
     page.write("\n".join(rows_html) + "\n</tbody></table>\n")
     page.write("".join(f"<p><small>{html.escape(n)}</small></p>" for n in notes))
-    page.write("<h2>Charts</h2>\n" + "\n".join(images) + "\n<h2>Sources</h2>\n<ol>\n")
-    page.write("\n".join(f'<li id="src{i}">{html.escape(title)} — {html.escape(locator)}</li>'
-                         for (title, locator), i in source_index.items()))
-    page.write("\n</ol>\n<script>" + _SORT_SCRIPT + "</script>\n</body></html>\n")
+    page.write("<h2>Charts</h2>\n" + "\n".join(images) + "\n")
+    if source_index:
+        items = (f'<li id="src{i}">{html.escape(title)} — {html.escape(locator)}</li>'
+                 for (title, locator), i in source_index.items())
+        page.write("<h2>Sources</h2>\n<ol>\n" + "\n".join(items) + "\n</ol>\n")
+    page.write("<script>" + _SORT_SCRIPT + "</script>\n</body></html>\n")
     path = out_dir / "index.html"
     path.write_text(page.getvalue(), encoding="utf-8")
     return path

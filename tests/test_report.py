@@ -189,6 +189,7 @@ def test_gpt4_report_suite_reports_all_seven_tasks(tmp_path: Path, reference_lin
     assert ("| tiny-model | measured here | 40.0‡ (n=5) | 80.0‡ (n=5) | 20.0‡ (n=5) | 60.0‡ (n=5) | 20.0‡ (n=5) "
             "| 20.0‡ (n=5) | 40.0‡ (n=5) | — |") in md
     assert "no published counterpart" not in md and "no openai/gpt-4 score" not in md
+    assert "\nSources:\n- " in md and "\n- gpt-4 (GPT-4 report): GPT-4 Technical Report" in md
     assert {p.name for p in (tmp_path / "out").iterdir()} == REPORT_FILES
 
 
@@ -209,8 +210,9 @@ def test_a_users_own_task_is_reported_without_a_published_counterpart(tmp_path: 
     assert "| model | source | my_quiz | average |" in md and "| tiny-model | measured here | 62.5‡ (n=5) | — |" in md
     assert "my_quiz: no published counterpart (measured here only)." in md
     assert reference_lines == []  # no GPT-4 line
+    assert "Sources:" not in md  # nothing published is shown, so no empty source list
     html = (tmp_path / "out" / "index.html").read_text()
-    assert "my_quiz: no published counterpart" in html
+    assert "my_quiz: no published counterpart" in html and "<h2>Sources</h2>" not in html
 
 
 def test_an_empty_runs_folder_is_refused_and_nothing_is_written(tmp_path: Path) -> None:

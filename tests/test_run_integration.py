@@ -84,6 +84,8 @@ def test_results_and_answers_record_the_dtype_the_weights_were_loaded_in(tmp_pat
             (path,) = output.glob("*__arc_easy__*.json" if command == "run" else "*__mt_bench.answers.json")
             written = json.loads(path.read_text())
             recorded[command, dtype or "auto"] = (written["spec"]["effective_dtype"], written["provenance"]["dtype"])
+            if command == "run":  # the table's header line says the same as the result
+                assert f"dtype: {written['provenance']['dtype']}\n" in done.stdout, done.stdout
     assert recorded == {(command, dtype): (dtype, loaded) for command in commands
                         for dtype, loaded in (("auto", "bfloat16"), ("float32", "float32"))}
 
