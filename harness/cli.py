@@ -115,6 +115,7 @@ def _cmd_prompt(args: argparse.Namespace) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
+    from harness import checks
     from harness.core import RunSpec
     from harness.backend_kinds import default_backend
     from harness.runner import default_device, evaluate
@@ -139,6 +140,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         allow_code_execution=args.allow_code_execution or args.allow_unsandboxed_code_execution,
         allow_unsandboxed_code_execution=args.allow_unsandboxed_code_execution,
         include_paths=tuple(Path(folder) for folder in args.include_path or ()),
+        **({"seeds": checks.seeds(args.seed)} if args.seed is not None else {}),
+        gen_kwargs=checks.generation_kwargs(args.gen_kwargs, args.backend or default_backend(device)),
     )
     results = evaluate(spec, Path(args.output))
     rows = [
@@ -383,6 +386,10 @@ def build_parser() -> argparse.ArgumentParser:
                           "(bubblewrap): programs then run with process limits and in-interpreter guards only")
     run.add_argument("--device", choices=checks.DEVICES, help="default: cuda when present, else cpu")
     run.add_argument("--dtype", help="override the registry's dtype (float32, bfloat16, float16, auto)")
+    run.add_argument("--seed", help="lm-eval's seeds: one integer for all four, or random,numpy,torch,few-shot "
+                                    "(default 0,1234,1234,1234; None leaves one unseeded)")
+    run.add_argument("--gen-kwargs", help="lm-eval's --gen_kwargs: generation settings that replace the generation "
+                                          "tasks' own, e.g. max_gen_toks=256,temperature=0 or a JSON object")
     run.add_argument("--output", default=str(Path("results") / "runs"), help="folder for result files")
     _add_chat_options(run)
     run.set_defaults(handler=_cmd_run)

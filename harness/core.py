@@ -48,7 +48,8 @@ class RunSpec:
     allow_code_execution: bool = False
     allow_unsandboxed_code_execution: bool = False
     include_paths: tuple[Path, ...] = ()
-    seeds: tuple[tuple[str, int], ...] = SEEDS
+    seeds: tuple[tuple[str, int | None], ...] = SEEDS  # lm-eval's four, in its order; None: left unseeded
+    gen_kwargs: str | None = None  # --gen-kwargs as canonical JSON (hashable): overrides generation tasks' settings
 
     @property
     def effective_dtype(self) -> str:
@@ -58,14 +59,20 @@ class RunSpec:
         return (known.reported_dtype if known else None) or self.dtype or self.model.dtype
 
     @property
-    def seed_kwargs(self) -> dict[str, int]:
+    def seed_kwargs(self) -> dict[str, int | None]:
         """The seeds as lm-eval's ``simple_evaluate`` keyword arguments."""
         return dict(self.seeds)
+
+    @property
+    def generation_kwargs(self) -> dict[str, Any] | None:
+        """``--gen-kwargs`` as lm-eval's ``simple_evaluate`` takes them."""
+        return None if self.gen_kwargs is None else json.loads(self.gen_kwargs)
 
     def to_dict(self) -> dict[str, Any]:
         """The whole spec as JSON-able data (paths as strings, the model as its registry fields)."""
         data = dataclasses.asdict(self)
         data["seeds"] = self.seed_kwargs
+        data["gen_kwargs"] = self.generation_kwargs
         data["effective_dtype"] = self.effective_dtype
         return json.loads(json.dumps(data, default=str))
 
@@ -75,6 +82,8 @@ class RunSpec:
         spec = {key: value for key, value in self.to_dict().items() if key not in _NOT_IN_DIGEST}
         spec["model"] = {key: spec["model"][key] for key in ("name", "hub_id", "revision", "template", "dtype")}
         spec.pop("include_paths")
+        if spec["gen_kwargs"] is None:  # keys from before --gen-kwargs existed stay the same
+            del spec["gen_kwargs"]
         text = json.dumps({"spec": spec, **resolved}, sort_keys=True, default=str)
         return hashlib.sha256(text.encode("utf-8")).hexdigest()[:20]
 

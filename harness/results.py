@@ -8,6 +8,7 @@ aggregation. The only numbers computed here are ones a YAML declares: ``metadata
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -143,6 +144,9 @@ def _deviations(context: RunContext, metadata: dict[str, Any], leaf_configs: dic
     declared = list(metadata.get("deviations", ()))
     declared += [d for config in leaf_configs.values() for d in (config.get("metadata") or {}).get("deviations", [])]
     deviations = list(dict.fromkeys(declared)) + list(context.extra_deviations)
+    if context.spec.get("gen_kwargs") and any(c.get("output_type") == "generate_until" for c in leaf_configs.values()):
+        deviations.append(f"--gen-kwargs {json.dumps(context.spec['gen_kwargs'], ensure_ascii=False)}: generation "
+                          "settings in place of the task's own")
     pinned = {config.get("num_fewshot") or 0 for config in leaf_configs.values()}
     if context.requested_fewshot is not None and pinned != {context.requested_fewshot}:
         pins = "/".join(str(p) for p in sorted(pinned))

@@ -205,6 +205,7 @@ def _simple_evaluate(spec: RunSpec, lm, tasks: TaskPlan, name: str) -> dict[str,
         apply_chat_template=spec.chat,
         fewshot_as_multiturn=spec.chat,
         system_instruction=spec.system,
+        gen_kwargs=spec.generation_kwargs,
         **spec.seed_kwargs,
     )
 

@@ -2,8 +2,8 @@
 
 A cell is one model (with its options) on one task setting. Its key is a hash of the model (name,
 hub id, revision, weight files), the task (its YAML files, the sha256 of its data files), the settings
-that change numbers (n-shot, limit, backend, dtype, device, chat template, seeds) and the versions of
-lm-eval and transformers — never of file names, so renaming or moving results does not redo work.
+that change numbers (n-shot, limit, backend, dtype, device, chat template, seeds, generation settings) and
+the versions of lm-eval and transformers — never of file names, so renaming or moving results does not redo work.
 The batch size is left out: scores do not depend on it (tested), and backing off after an
 out-of-memory must not make a cell new.
 
@@ -12,6 +12,8 @@ out-of-memory must not make a cell new.
     include_path: my_tasks                 # folder(s) whose task YAMLs resolve by name (lm-eval's --include-path)
     num_fewshot: {arc_easy: 5}             # or one number for every task
     limit: 40                              # first N docs of each (sub)task
+    seed: 42                               # lm-eval's seeds (one for all four, or [random, numpy, torch, few-shot])
+    gen_kwargs: {max_gen_toks: 256}        # generation settings replacing the generation tasks' own (lm-eval's)
     batch_size: 8                          # default for every model
     models:
       - smollm2-135m-instruct
@@ -32,12 +34,12 @@ from typing import Any
 import yaml
 
 from harness import checks, provenance
-from harness.core import RunSpec
+from harness.core import SEEDS, RunSpec
 from harness.errors import HarnessError
 from harness.paths import RESULTS_DIR
 
 _SWEEP_KEYS = {"output", "tasks", "models", "num_fewshot", "limit", "batch_size", "dtype", "device", "backend",
-               "allow_code_execution", "allow_unsandboxed_code_execution", "include_path"}
+               "allow_code_execution", "allow_unsandboxed_code_execution", "include_path", "seed", "gen_kwargs"}
 _MODEL_KEYS = {"model", "dtype", "batch_size", "device", "backend", "chat", "system", "chat_template", "base_url",
                "tokenizer"}
 _KEY_LIBRARIES = ("lm_eval", "transformers")
@@ -145,6 +147,10 @@ def load_sweep(path: Path, default_device: str | None = None) -> Sweep:
     limit = config.get("limit")
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
         raise _fail(path, f"limit is {limit!r}", "give a whole number of docs ≥ 1, or leave it out")
+    try:
+        seeds = checks.seeds(config["seed"], "seed") if config.get("seed") is not None else SEEDS
+    except HarnessError as error:
+        raise _fail(path, error.problem, error.fix) from None
     cells = []
     for entry in _model_entries(path, config):
         device = entry.get("device", config.get("device")) or default_device or local_device()
@@ -175,8 +181,11 @@ def load_sweep(path: Path, default_device: str | None = None) -> Sweep:
                                           or config.get("allow_unsandboxed_code_execution", False)),
                 allow_unsandboxed_code_execution=bool(config.get("allow_unsandboxed_code_execution", False)),
                 include_paths=include_paths,
+                seeds=seeds,
             )
             try:
+                spec = dataclasses.replace(spec, gen_kwargs=checks.generation_kwargs(config.get("gen_kwargs"),
+                                                                                     backend, "gen_kwargs"))
                 checks.spec(spec, here=default_device is None)
             except HarnessError as error:
                 raise _fail(path, f"{entry['model']}: {error.problem}", error.fix) from None

@@ -452,3 +452,51 @@ def test_every_shape_has_its_own_yaml_files() -> None:
         declared = {declared_name(read_task_yaml(CONFORMANCE / file)) for file in shape.files}
         assert declared == ({shape.name} if shape.name != "conf_tag" else {"conf_tag_a", "conf_tag_b"})
     assert set(FEATURE_CHECKS) == set(SHAPES)
+
+
+# --- lm-eval's --seed and --gen_kwargs ------------------------------------------------------------------------
+
+SEEDED = {"mc_list_delimiters": "conf_mc_list", "generate_until_two_filters": "conf_generate"}
+SEED, GEN_KWARGS = 7, {"max_gen_toks": 2, "until": ["\n"]}
+
+
+def test_seed_and_gen_kwargs_give_lm_evals_numbers(in_process, tmp_path: Path) -> None:
+    """`harness run --seed 7 --gen-kwargs …` against lm-eval's ``simple_evaluate`` with the same seeds and
+    gen_kwargs: the same numbers, the same few-shot prompts and generations; the seed draws other few-shot
+    examples than the default run's, the gen_kwargs replace the task's own, and the result records both."""
+    import lm_eval
+    from lm_eval.models.huggingface import HFLM
+    from lm_eval.tasks import TaskManager
+
+    from harness.core import load_samples
+
+    lm, default_results = in_process
+    done = run_cli("run", "--model", MODEL, "--include-path", str(CONFORMANCE), "--tasks", ",".join(SEEDED.values()),
+                   "--limit", str(LIMIT), "--device", "cpu", "--seed", str(SEED),
+                   "--gen-kwargs", json.dumps(GEN_KWARGS), "--output", str(tmp_path), timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+    results = _new_results(tmp_path, set())
+    hflm = HFLM(pretrained=lm.model, tokenizer=lm.tokenizer, batch_size=8, device="cpu")
+    out = lm_eval.simple_evaluate(model=hflm, tasks=list(SEEDED.values()), limit=LIMIT, device="cpu", log_samples=True,
+                                  task_manager=TaskManager(include_path=str(CONFORMANCE), include_defaults=False),
+                                  gen_kwargs=dict(GEN_KWARGS), random_seed=SEED, numpy_random_seed=SEED,
+                                  torch_random_seed=SEED, fewshot_random_seed=SEED)
+    for key, name in SEEDED.items():
+        oracle_out = {"results": {name: out["results"][name]}, "n-shot": out["n-shot"]}
+        _assert_matches_oracle(results, SHAPES[key], oracle_out, "--seed/--gen-kwargs")
+        result = results[name]
+        assert result.spec["gen_kwargs"] == GEN_KWARGS and set(result.provenance["seeds"].values()) == {SEED}
+        records = {r.doc_id: r for r in load_samples(result.samples_path)}
+        theirs = {s["doc_id"]: s for s in out["samples"][name] if s["filter"] in ("none", "strict")}
+        defaults = {r.doc_id: r for r in load_samples(default_results[name].samples_path)}
+        assert sorted(records) == sorted(theirs) == sorted(defaults)
+        for doc_id, record in records.items():
+            assert record.prompt == theirs[doc_id]["arguments"][0][0], f"{name} doc {doc_id}: prompt"
+        if name == "conf_mc_list":  # 2 of a 4-doc pool, drawn with the few-shot seed
+            assert any(records[i].prompt != defaults[i].prompt for i in records), "the seed changed no few-shot draw"
+        else:
+            assert all(s["arguments"][0][1]["max_gen_toks"] == 2 for s in theirs.values())  # lm-eval's requests
+            assert all(record.generation == theirs[i]["resps"][0][0] for i, record in records.items())
+            assert result.lm_eval_config["generation_kwargs"]["max_gen_toks"] == 2
+            assert any("--gen-kwargs" in d for d in result.provenance["deviations"])
+    assert not any("--gen-kwargs" in d for d in results["conf_mc_list"].provenance["deviations"])

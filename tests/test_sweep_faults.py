@@ -48,6 +48,10 @@ def _complete_results(output: Path) -> list[dict]:
         ({"models": ["no-such-model"], "tasks": ["arc_easy"]}, "unknown model 'no-such-model'"),
         ({"models": [{"model": "smollm2-135m-instruct", "backend": "tgi"}], "tasks": ["arc_easy"]},
          "unknown backend 'tgi'"),
+        ({"models": ["smollm2-135m-instruct"], "tasks": ["arc_easy"], "seed": "forty-two"},
+         "seed 'forty-two' is not lm-eval's seed format"),
+        ({"models": ["smollm2-135m-instruct"], "tasks": ["arc_easy"], "gen_kwargs": {"max_tokens": 5}},
+         "gen_kwargs: --backend harness reads no generation setting max_tokens"),
     ],
 )
 @needs("embedded_model")
@@ -55,6 +59,26 @@ def test_bad_sweep_file(tmp_path: Path, config: dict, message: str) -> None:
     path = tmp_path / "sweep.yaml"
     path.write_text(yaml.safe_dump({"output": str(tmp_path / "out"), **config}))
     _one_line_error(run_cli("sweep", str(path)), message, tmp_path / "out")
+
+
+@needs("embedded_model")
+def test_seed_and_gen_kwargs_reach_every_cell_and_its_key(tmp_path: Path) -> None:
+    """`seed:` and `gen_kwargs:` (lm-eval's --seed and --gen_kwargs) set every cell's spec and change its key; the
+    same settings written another way (a list of four seeds, `key=value` text) give the same key."""
+    def cells(**settings):
+        path = tmp_path / "sweep.yaml"
+        path.write_text(yaml.safe_dump({"models": ["smollm2-135m-instruct"], "tasks": ["arc_easy", "gsm8k"],
+                                        "output": str(tmp_path / "out"), **settings}))
+        return load_sweep(path).cells
+
+    plain = cells()
+    seeded = cells(seed=42, gen_kwargs={"max_gen_toks": 3, "until": ["\n"]})
+    assert all(c.spec.seed_kwargs == dict.fromkeys(plain[0].spec.seed_kwargs, 42) for c in seeded)
+    assert all(c.spec.generation_kwargs == {"max_gen_toks": 3, "until": ["\n"]} for c in seeded)
+    assert not {c.key for c in plain} & {c.key for c in seeded}
+    assert [c.key for c in cells(seed=[42, 42, 42, 42], gen_kwargs='until=["\\n"],max_gen_toks=3')] == [
+        c.key for c in seeded]
+    assert [c.key for c in cells(seed="0,1234,1234,1234")] == [c.key for c in plain]  # lm-eval's defaults
 
 
 @needs("embedded_model")
