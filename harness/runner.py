@@ -20,7 +20,7 @@ from typing import Any
 
 import datasets
 
-from harness import checks, data, provenance, results, sandbox, store
+from harness import checks, data, hub, provenance, results, sandbox, store
 from harness.backend_kinds import backend
 from harness.core import RunResult, RunSpec
 from harness.errors import HarnessError, first_line
@@ -50,12 +50,20 @@ def _quiet_expected_warnings() -> None:
     datasets.disable_progress_bars()
 
 
+def _check_model_available(spec: RunSpec) -> None:
+    """The backend can run here, and a hub model's files can be had (cached, or the hub answers)."""
+    kind = backend(spec.backend)
+    kind.check_available(spec.device, spec.model)
+    if kind.loads_weights:
+        hub.check_available(spec.model)
+
+
 def load_model(spec: RunSpec):
     """The spec's backend (``--backend``) for its model, with the chat template installed for ``--chat``."""
     from harness.backends import backend_class
 
     kind = backend(spec.backend)
-    kind.check_available(spec.device, spec.model)
+    _check_model_available(spec)
     kwargs = kind.build(spec)
     try:
         lm = backend_class(kind)(**kwargs)
@@ -100,7 +108,7 @@ def _build(manager, name: str, spec: str) -> dict[str, Any]:
 def preflight(spec: RunSpec) -> TaskPlan:
     """Check settings, tasks, YAML, data and permissions before any model is loaded; returns what to run."""
     checks.spec(spec)
-    backend(spec.backend).check_available(spec.device, spec.model)
+    _check_model_available(spec)
     _quiet_expected_warnings()
     check_chat_options(spec.model, spec.chat, spec.system)
     tasks = plan(list(spec.tasks), spec.include_paths)
