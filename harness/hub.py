@@ -14,20 +14,24 @@ _PROBE_SECONDS = 10
 _PROBED_FILE = "config.json"  # every transformers model has one; transformers reads it first
 
 
-def check_available(model: ModelSpec) -> None:
-    """One line when the hub model ``model`` cannot be loaded here; nothing for local folders and GGUF files."""
+TOKENIZER_FILES = ("tokenizer_config.json", "tokenizer.json")  # what a tokenizer-only load may find cached
+
+
+def check_available(model: ModelSpec, cached_enough: tuple[str, ...] = (_PROBED_FILE,)) -> None:
+    """One line when the hub model ``model`` cannot be loaded here; nothing for local folders and GGUF files, or
+    when any of ``cached_enough`` is in this machine's cache (a tokenizer may be cached without the model)."""
     if model.source == "hub":
-        _check(model.hub_id, model.revision or "main")
+        _check(model.hub_id, model.revision or "main", cached_enough)
 
 
 @functools.cache
-def _check(hub_id: str, revision: str) -> None:
+def _check(hub_id: str, revision: str, cached_enough: tuple[str, ...]) -> None:
     from huggingface_hub import constants, hf_hub_url, try_to_load_from_cache
     from huggingface_hub.errors import (EntryNotFoundError, GatedRepoError, HfHubHTTPError, RepositoryNotFoundError,
                                         RevisionNotFoundError)
     from huggingface_hub.utils import build_hf_headers, get_session, hf_raise_for_status
 
-    if isinstance(try_to_load_from_cache(hub_id, _PROBED_FILE, revision=revision), str):
+    if any(isinstance(try_to_load_from_cache(hub_id, name, revision=revision), str) for name in cached_enough):
         return
     model = f"model {hub_id}" + ("" if revision == "main" else f" at revision {revision}")
     fetch = (f"download it where the hub is reachable (hf download {hub_id}"

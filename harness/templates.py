@@ -22,6 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness import hub
 from harness.errors import HarnessError, first_line
 from harness.registry import ModelSpec
 
@@ -163,6 +164,8 @@ def load_tokenizer(model: ModelSpec, tokenizer_path: Path | None = None):
             return AutoTokenizer.from_pretrained(str(model.gguf_path.parent), gguf_file=model.gguf_path.name)
         if model.local_path is not None:
             return AutoTokenizer.from_pretrained(str(model.local_path))
+        # One line, not huggingface_hub's five retries, when the hub cannot give it.
+        hub.check_available(model, cached_enough=(*hub.TOKENIZER_FILES, "config.json"))
         return AutoTokenizer.from_pretrained(model.hub_id, revision=model.revision)
     except HarnessError:
         raise

@@ -89,6 +89,34 @@ def test_a_hub_model_the_hub_will_not_give_is_one_line(case: str, hub: _Hub, tmp
     assert [path for path in hub.requests if HUB_ID in path] == [f"/{HUB_ID}/resolve/main/config.json"]
 
 
+def test_a_prompt_for_a_gated_model_is_one_line(hub: _Hub, tmp_path: Path) -> None:
+    """`harness prompt` loads only the tokenizer: the same check, before transformers' retries."""
+    hub.answer, hub.requests = (401, "GatedRepo"), []
+    done = run_cli("prompt", "--model", HUB_ID, "--text", "Hi", timeout=300,
+                   env={"HF_HOME": str(tmp_path / "hf-home"), "HF_HUB_CACHE": str(tmp_path / "hub-cache"),
+                        "HF_HUB_OFFLINE": "0", "HF_ENDPOINT": hub.url})
+    _assert_one_line(done, ANSWERS["gated"][2], tmp_path)
+    assert [path for path in hub.requests if HUB_ID in path] == [f"/{HUB_ID}/resolve/main/config.json"]
+    # A tokenizer may be cached without the model: then the hub is not asked (the load goes on, and fails here
+    # only because the cached file is no whole tokenizer).
+    _cache(tmp_path, "tokenizer_config.json", "{}")
+    hub.requests = []
+    done = run_cli("prompt", "--model", HUB_ID, "--text", "Hi", timeout=300,
+                   env={"HF_HOME": str(tmp_path / "hf-home"), "HF_HUB_CACHE": str(tmp_path / "hub-cache"),
+                        "HF_HUB_OFFLINE": "1", "HF_ENDPOINT": hub.url})
+    assert hub.requests == [] and done.returncode == 2 and "Traceback" not in done.stderr, done.stderr[-2000:]
+    assert done.stderr.strip().splitlines()[-1].startswith(f"error: could not load the tokenizer of {HUB_ID}")
+
+
+def _cache(tmp_path: Path, name: str, text: str) -> None:
+    """``name`` in the model's cached snapshot (the cache layout huggingface_hub reads)."""
+    snapshot = tmp_path / "hub-cache" / f"models--{HUB_ID.replace('/', '--')}" / "snapshots" / ("0" * 40)
+    snapshot.mkdir(parents=True, exist_ok=True)
+    (snapshot / name).write_text(text)
+    (snapshot.parents[1] / "refs").mkdir(exist_ok=True)
+    (snapshot.parents[1] / "refs" / "main").write_text("0" * 40)
+
+
 def test_no_hub_at_all_is_one_line_without_retries(tmp_path: Path) -> None:
     """A closed port (no DNS needed): the hub's own download would retry five times, about 25 s, warning each time."""
     done, seconds = _run(tmp_path, {"HF_HUB_OFFLINE": "0", "HF_ENDPOINT": "http://127.0.0.1:9"})
@@ -108,11 +136,7 @@ def test_offline_and_not_cached_is_one_line(tmp_path: Path) -> None:
 def test_a_cached_model_is_not_looked_up_online(hub: _Hub, tmp_path: Path) -> None:
     """With the model's config.json in the cache the hub is never asked; loading then goes on (and fails here only
     because the cached snapshot holds no weights: transformers' own error, in one line)."""
-    snapshot = tmp_path / "hub-cache" / f"models--{HUB_ID.replace('/', '--')}" / "snapshots" / ("0" * 40)
-    snapshot.mkdir(parents=True)
-    (snapshot / "config.json").write_text('{"model_type": "llama"}')
-    (snapshot.parents[1] / "refs").mkdir()
-    (snapshot.parents[1] / "refs" / "main").write_text("0" * 40)
+    _cache(tmp_path, "config.json", '{"model_type": "llama"}')
     hub.answer, hub.requests = (401, "GatedRepo"), []
     done, _ = _run(tmp_path, {"HF_HUB_OFFLINE": "1", "HF_ENDPOINT": hub.url})
     assert hub.requests == []
