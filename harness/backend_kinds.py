@@ -45,7 +45,7 @@ class Backend:
     cpu_build: str | None = None  # a distribution of ``package`` built for the CPU: with it, CPU runs only
     # The generation settings (--gen-kwargs) it reads besides lm-eval's until, max_gen_toks, do_sample and
     # temperature; None: it hands any on (to a server, to vLLM's SamplingParams), which says what it refuses.
-    generation_settings: Callable[[], set[str]] | None = set
+    generation_settings: Callable[[], frozenset[str]] | None = frozenset
     loads_weights: bool = True  # reads the model's weights here (a hub model must be cached or the hub reachable)
 
     def loaded_dtype(self, spec: RunSpec, lm: Any) -> str:
@@ -132,11 +132,13 @@ def _transformers(spec: RunSpec) -> dict[str, Any]:
     return {**weights, **tokenizer, **_running(spec)}
 
 
-def _transformers_generation_settings() -> set[str]:
+@functools.cache  # read by every check of a spec (a sweep checks each cell twice)
+def _transformers_generation_settings() -> frozenset[str]:
     """What lm-eval's hf model hands to transformers' ``generate``: a ``GenerationConfig`` field."""
     from transformers import GenerationConfig
 
-    return {name for name in GenerationConfig().to_dict() if not name.startswith("_")} - {"transformers_version"}
+    fields = GenerationConfig().to_dict()
+    return frozenset(name for name in fields if not name.startswith("_")) - {"transformers_version"}
 
 
 def _llama_cpp(spec: RunSpec) -> dict[str, Any]:

@@ -109,13 +109,14 @@ def generation_kwargs(value: Any, backend_name: str = "harness", where: str = "-
         raise HarnessError(f"{where} is {value!r}, not a mapping of settings", "give e.g. max_gen_toks=256")
     from harness.backend_kinds import BACKENDS
 
-    known = BACKENDS[backend_name].generation_settings if backend_name in BACKENDS else None
-    unknown = sorted(set(parsed) - set(_LM_EVAL_GENERATION_KEYS) - known()) if known is not None else []
+    settings = BACKENDS[backend_name].generation_settings if backend_name in BACKENDS else None
+    known = None if settings is None else settings()
+    unknown = sorted(set(parsed) - set(_LM_EVAL_GENERATION_KEYS) - known) if known is not None else []
     if unknown:
         raise HarnessError(f"{where}: --backend {backend_name} reads no generation setting {', '.join(unknown)}",
                            f"use lm-eval's {', '.join(_LM_EVAL_GENERATION_KEYS)}"
                            + (", or a field of transformers' GenerationConfig (top_p, top_k, repetition_penalty, …)"
-                              if known() else ""))
+                              if known else ""))
     until = parsed.get("until")
     if until is not None and not (isinstance(until, str) or (
             isinstance(until, list) and all(isinstance(stop, str) for stop in until))):
